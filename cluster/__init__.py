@@ -1,0 +1,1 @@
+"""Ray job submission and cluster manifests (see issue: cluster use)."""

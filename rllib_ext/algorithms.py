@@ -1,0 +1,74 @@
+"""The algorithms the CLI knows, by name, and how each one builds its AlgorithmConfig."""
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence, Set
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+from rllib_ext import naive_ppo
+
+
+@dataclass(frozen=True)
+class AlgorithmEntry:
+    """How the CLI builds one algorithm: config builder, agent types, presets, batch sizing."""
+
+    name: str
+    summary: str
+    agent_types: Sequence[str]
+    default_agent: str
+    build: Callable[..., AlgorithmConfig]
+    """``build(env, agents, preset, env_config, seed) -> AlgorithmConfig`` (no Ray needed)."""
+    finalize: Callable[[AlgorithmConfig, Set[str]], None]
+    """Re-derive dependent settings (batch sizes) after ``--set`` overrides."""
+    default_iterations: Callable[[str, str], int]
+
+
+ALGORITHMS: Dict[str, AlgorithmEntry] = {
+    "ppo": AlgorithmEntry(
+        name="ppo",
+        summary="independent naive learners: RLlib PPO, one policy per player",
+        agent_types=tuple(naive_ppo.AGENT_TYPES),
+        default_agent="naive",
+        build=naive_ppo.naive_ppo_config,
+        finalize=naive_ppo.match_batch_to_games,
+        default_iterations=naive_ppo.default_iterations,
+    ),
+}
+
+PRESETS = ("paper", "small")
+
+
+def get_algorithm(name: str) -> AlgorithmEntry:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; known algorithms: {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+def build_config(
+    algo: str,
+    env: str,
+    agents: Optional[Sequence[str]],
+    preset: str,
+    sets: Sequence[str],
+    seed: Optional[int],
+) -> AlgorithmConfig:
+    """A validated config for ``algo`` on ``env``; every error here comes before Ray starts."""
+    from envs import get_game
+    from rllib_ext.overrides import apply_overrides, env_overrides
+
+    entry = get_algorithm(algo)
+    game = get_game(env)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
+    env_sets = [s for s in sets if s.strip().startswith("env.")]
+    env_config = env_overrides(env_sets, game.reference)
+    if agents is None:
+        agents = [entry.default_agent] * len(game.reference(**env_config).possible_agents)
+    config = entry.build(env, agents, preset, env_config=env_config, seed=seed)
+    changed = apply_overrides(config, [s for s in sets if s not in env_sets])
+    entry.finalize(config, changed)
+    try:
+        config.validate()
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"invalid configuration: {e}") from None
+    return config

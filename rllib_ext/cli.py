@@ -1,0 +1,112 @@
+"""``rllib-ext``: train and evaluate the project's algorithms from the shell.
+
+Every check of the command line (algorithm, env, agents, presets, ``--set`` keys and
+values, the output folder) happens before Ray starts.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from rllib_ext.algorithms import ALGORITHMS, PRESETS
+
+EPILOG = """examples:
+  rllib-ext train ppo --env ipd --preset small --iterations 40
+  rllib-ext train ppo --env coin_game --agents naive,random --set lr=0.001 --set env.grid_size=4
+  rllib-ext eval runs/ppo-ipd-20261125-120000/checkpoints/final --episodes 256
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rllib-ext",
+        description="Reciprocators and SAW on Ray RLlib: train, evaluate, tune, submit.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    algos = "; ".join(f"{name}: {entry.summary} (agent types: {', '.join(entry.agent_types)})"
+                      for name, entry in ALGORITHMS.items())
+    train = sub.add_parser(
+        "train",
+        help="train an algorithm into a run folder",
+        description=f"Train ALGO on a game and write a run folder (config.json, progress.csv, "
+        f"checkpoints/, plot.png, result.json). Algorithms: {algos}.",
+    )
+    train.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join(ALGORITHMS)}")
+    train.add_argument("--env", required=True, help="game name: ipd or coin_game")
+    train.add_argument("--preset", default="small", help=f"settings bundle: {' or '.join(PRESETS)} "
+                       "(paper = the official settings, small = a CPU budget; default small)")
+    train.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config attribute (lr=0.001, num_env_runners=2) or a game "
+                       "parameter (env.grid_size=4); repeatable")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--iterations", type=int, help="training iterations (default: the preset's)")
+    train.add_argument("--agents", help="comma-separated agent type of each player, in order "
+                       "(default: a learner in every seat)")
+    train.add_argument("--out", help="run folder; must be new or empty (default runs/ALGO-ENV-TIME)")
+    train.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
+                       help="also checkpoint every N iterations (default 100; the final one is always kept)")
+    train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint",
+        description="Restore a checkpoint, play episodes with the trained policies and write result.json.",
+    )
+    ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint folder (run/checkpoints/final)")
+    ev.add_argument("--episodes", type=int, default=256, help="episodes per env runner (default 256)")
+    ev.add_argument("--explore", action="store_true", help="sample actions instead of the greedy ones")
+    ev.add_argument("--out", help="result folder; must be new or empty (default CHECKPOINT/../../eval-TIME)")
+    ev.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        print(f"rllib-ext {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def cmd_train(args) -> int:
+    from envs import get_game
+    from rllib_ext.algorithms import build_config, get_algorithm
+    from rllib_ext.run_folder import RunFolder
+    from rllib_ext.training import results_table, train
+
+    agents = [a.strip() for a in args.agents.split(",")] if args.agents else None
+    config = build_config(args.algo, args.env, agents, args.preset, args.sets, args.seed)
+    iterations = args.iterations or get_algorithm(args.algo).default_iterations(args.env, args.preset)
+    out = Path(args.out or f"runs/{args.algo}-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}")
+    RunFolder(out)  # refuses a non-empty folder before Ray starts
+    result = train(config, iterations, out, args.checkpoint_every, address=args.address,
+                   title=f"{args.algo} on {args.env} ({args.agents or 'learners'}, {args.preset} preset)")
+    print(results_table(result, get_game(args.env).headline_metrics + ("return",) * (args.env == "ipd")))
+    print(f"run folder: {out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from rllib_ext.run_folder import RunFolder
+    from rllib_ext.training import evaluate, results_table
+
+    checkpoint = Path(args.checkpoint)
+    out = Path(args.out or checkpoint.parent.parent / f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    RunFolder(out)
+    result = evaluate(checkpoint, args.episodes, out, explore=args.explore, address=args.address)
+    metrics = sorted({k.split("/", 1)[1] for k in result if k.startswith("player_")})
+    print(results_table(result, metrics))
+    print(f"results: {out / 'result.json'}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval}
+
+if __name__ == "__main__":
+    sys.exit(main())

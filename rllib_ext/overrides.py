@@ -1,0 +1,126 @@
+"""``--set key=value`` overrides, checked against an AlgorithmConfig before any Ray work.
+
+A key is either an attribute of the algorithm's config (``lr``, ``gamma``,
+``num_env_runners``, ...) or ``env.<name>`` for a parameter of the game
+(``env.grid_size``). Values are Python literals (``0.01``, ``[64, 64]``, ``True``);
+anything else is a string. Unknown keys, values of the wrong type and values out of
+range raise a ValueError that names the key.
+"""
+
+import ast
+import difflib
+import inspect
+import math
+from typing import Any, Dict, Iterable, Set, Tuple
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+# (low, high, low_inclusive); None = unbounded.
+RANGES: Dict[str, Tuple[Any, Any, bool]] = {
+    "lr": (0.0, None, False),
+    "gamma": (0.0, 1.0, True),
+    "lambda_": (0.0, 1.0, True),
+    "clip_param": (0.0, None, False),
+    "vf_clip_param": (0.0, None, False),
+    "entropy_coeff": (0.0, None, True),
+    "vf_loss_coeff": (0.0, None, True),
+    "kl_coeff": (0.0, None, True),
+    "num_epochs": (1, None, True),
+    "minibatch_size": (1, None, True),
+    "train_batch_size_per_learner": (1, None, True),
+    "num_env_runners": (0, None, True),
+    "num_envs_per_env_runner": (1, None, True),
+    "num_learners": (0, None, True),
+    "num_gpus_per_learner": (0, None, True),
+    "num_cpus_per_env_runner": (0, None, True),
+}
+
+
+def parse_assignment(text: str) -> Tuple[str, Any]:
+    """``"key=value"`` -> ``(key, value)`` with the value read as a Python literal if it is one."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"--set expects key=value, got {text!r}")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return key, value
+
+
+def env_overrides(assignments: Iterable[str], game_cls) -> Dict[str, Any]:
+    """The game parameters set by ``env.<name>=value`` strings, checked by building the game once."""
+    params = [p for p in inspect.signature(game_cls).parameters if p != "self"]
+    env_config: Dict[str, Any] = {}
+    for text in assignments:
+        key, value = parse_assignment(text)
+        name = key[len("env."):]
+        if name not in params:
+            raise ValueError(f"unknown setting {key!r}{_suggest(name, params, 'env.')}; game parameters: "
+                             + ", ".join("env." + p for p in params))
+        env_config[name] = value
+    try:
+        game_cls(**env_config)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"bad env setting: {e}") from None
+    return env_config
+
+
+def apply_overrides(config: AlgorithmConfig, assignments: Iterable[str]) -> Set[str]:
+    """Apply ``key=value`` strings to attributes of ``config``; return the keys set."""
+    changed: Set[str] = set()
+    for text in assignments:
+        key, value = parse_assignment(text)
+        _set_config_key(config, key, value)
+        changed.add(key)
+    return changed
+
+
+def _set_config_key(config: AlgorithmConfig, key: str, value: Any) -> None:
+    public = [k for k in vars(config) if not k.startswith("_")]
+    if key not in public:
+        raise ValueError(f"unknown setting {key!r}{_suggest(key, public)} for {type(config).__name__}")
+    current = getattr(config, key)
+    value = _coerce(key, value, current)
+    _check_range(key, value)
+    setattr(config, key, value)
+
+
+def _coerce(key: str, value: Any, current: Any) -> Any:
+    def bad(kind):
+        return ValueError(f"bad value for {key!r}: expected {kind}, got {value!r}")
+
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise bad("True or False")
+    elif isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+    elif isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        value = float(value)
+    elif isinstance(current, (list, tuple)) and not isinstance(value, (list, tuple)):
+        raise bad("a list")
+    elif isinstance(current, dict) and not isinstance(value, dict):
+        raise bad("a dict")
+    return value
+
+
+def _check_range(key: str, value: Any) -> None:
+    if key not in RANGES or not isinstance(value, (int, float)):
+        return
+    low, high, low_inclusive = RANGES[key]
+    too_low = low is not None and (value < low or (value == low and not low_inclusive))
+    too_high = high is not None and value > high
+    if too_low or too_high or (isinstance(value, float) and math.isnan(value)):
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf)" if high is None else f"{high}]"
+        bracket = "[" if low_inclusive else "("
+        raise ValueError(f"bad value for {key!r}: {value!r} is outside {bracket}{lo}, {hi}")
+
+
+def _suggest(name: str, options, prefix: str = "") -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean {prefix + close[0]!r}?)" if close else ""

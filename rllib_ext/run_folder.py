@@ -1,0 +1,115 @@
+"""One folder per run: resolved config, progress CSV, checkpoints, a plot and ``result.json``.
+
+``flatten_result`` turns RLlib's nested result dict into the flat keys written to
+``progress.csv`` and ``result.json``: per-player game metrics as ``<agent_id>/<metric>``
+(``player_0/cooperation_rate``), per-module learner losses as
+``learner/<module_id>/<metric>``, plus ``training_iteration``, ``env_steps`` and
+``time_total_s``.
+"""
+
+import csv
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from rllib_ext.batched_env_runner import GAME_METRICS
+
+LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss")
+
+
+def flatten_result(result: Dict[str, Any]) -> Dict[str, float]:
+    """The flat metrics of one ``algo.train()`` result."""
+    runners = result.get("env_runners", {})
+    flat: Dict[str, float] = {
+        "training_iteration": result.get("training_iteration", 0),
+        "env_steps": runners.get("num_env_steps_sampled_lifetime", 0),
+        "time_total_s": round(result.get("time_total_s", 0.0), 3),
+    }
+    for agent_id, metrics in sorted(runners.get(GAME_METRICS, {}).items()):
+        for name, value in sorted(metrics.items()):
+            flat[f"{agent_id}/{name}"] = float(value)
+    for module_id, metrics in sorted(result.get("learners", {}).items()):
+        if module_id.startswith("__"):
+            continue
+        for name in LEARNER_KEYS:
+            if name in metrics:
+                flat[f"learner/{module_id}/{name}"] = float(metrics[name])
+    return flat
+
+
+class RunFolder:
+    """Writes a run's artefacts into ``path`` (which must be new or empty: nothing is overwritten)."""
+
+    def __init__(self, path: os.PathLike):
+        self.path = Path(path)
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise FileExistsError(f"run folder {self.path} already exists and is not empty; pick another --out")
+        self.rows: List[Dict[str, float]] = []
+
+    def create(self) -> "RunFolder":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write_json(self, name: str, data: Any) -> Path:
+        target = self.path / name
+        _atomic_write(target, json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        return target
+
+    def log(self, row: Dict[str, float]) -> None:
+        """Append one iteration's flat metrics and rewrite ``progress.csv``."""
+        self.rows.append(row)
+        columns: List[str] = []
+        for r in self.rows:
+            columns.extend(k for k in r if k not in columns)
+        with tempfile.NamedTemporaryFile("w", dir=self.path, delete=False, suffix=".tmp", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(f.name, self.path / "progress.csv")
+
+    def checkpoint(self, algo, name: str) -> Path:
+        target = self.path / "checkpoints" / name
+        algo.save_to_path(str(target))
+        return target
+
+    def plot(self, metric_names: Sequence[str], title: str, name: str = "plot.png") -> Path:
+        """Plot every ``<agent>/<metric>`` column for the given metric names against iterations."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(metric_names), figsize=(5 * len(metric_names), 3.6), squeeze=False)
+        x = [r["training_iteration"] for r in self.rows]
+        for ax, metric in zip(axes[0], metric_names):
+            for key in sorted({k for r in self.rows for k in r if k.endswith("/" + metric)}):
+                ax.plot(x, [r.get(key, math.nan) for r in self.rows], label=key.split("/")[0])
+            ax.set_xlabel("training iteration")
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.suptitle(title)
+        fig.tight_layout()
+        target = self.path / name
+        fig.savefig(target, dpi=110)
+        plt.close(fig)
+        return target
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as f:
+        f.write(text)
+    os.replace(f.name, target)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (set, tuple)):
+        return sorted(value, key=str) if isinstance(value, set) else list(value)
+    if isinstance(value, type) or callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+    if hasattr(value, "item"):
+        return value.item()
+    return repr(value)

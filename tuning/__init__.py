@@ -1,0 +1,1 @@
+"""Ray Tune + Optuna searches over the project's algorithms (see issue: tuning)."""
