@@ -216,7 +216,7 @@ class BatchedCoinGame:
         rows, cols = np.divmod(np.arange(g * g)[:, None], g)
         self._next_cell = (rows + MOVES[:, 0]) % g * g + (cols + MOVES[:, 1]) % g
         # Entity e (agents, then coins) sits in channel (e - 2i) mod 2N of player i's view: the -2i roll.
-        channel = (np.arange(2 * n)[None, :] + 2 * np.arange(n)[:, None]) % (2 * n)
+        channel = (np.arange(2 * n)[None, :] - 2 * np.arange(n)[:, None]) % (2 * n)
         view = np.arange(n)[:, None, None] + n * np.arange(num_games)[None, None, :]
         offsets = (view * 2 * n + channel[:, :, None]) * g * g
         self._agent_obs_offsets = offsets[:, :n]
@@ -224,19 +224,21 @@ class BatchedCoinGame:
 
     @property
     def agent_pos(self) -> np.ndarray:
+        """Agent positions `[B, N, 2]` (row, col)."""
         return self._agent_rc.transpose(2, 1, 0)
 
     @agent_pos.setter
     def agent_pos(self, value: np.ndarray) -> None:
-        self._agent_rc = np.array(np.transpose(value, (2, 1, 0)), dtype=np.int64)
+        self._agent_rc = self._from_positions(value)
 
     @property
     def coin_pos(self) -> np.ndarray:
+        """Coin positions `[B, N, 2]` (row, col); coin j belongs to player j."""
         return self._coin_rc.transpose(2, 1, 0)
 
     @coin_pos.setter
     def coin_pos(self, value: np.ndarray) -> None:
-        self._coin_rc = np.array(np.transpose(value, (2, 1, 0)), dtype=np.int64)
+        self._coin_rc = self._from_positions(value)
 
     def observation_space(self) -> spaces.Box:
         return self._observation_space
@@ -290,6 +292,13 @@ class BatchedCoinGame:
     def _random_cells(self) -> np.ndarray:
         """Uniform cells drawn as `[B, N]` (the shared draw order), returned as `[N, B]`."""
         return self._rng.integers(0, self.grid_size**2, size=(self.num_games, self.num_players)).T
+
+    def _from_positions(self, value: np.ndarray) -> np.ndarray:
+        value = np.asarray(value)
+        shape = (self.num_games, self.num_players, 2)
+        if value.shape != shape or value.min() < 0 or value.max() >= self.grid_size:
+            raise ValueError(f"positions must be {shape} cells of the {self.grid_size}x{self.grid_size} grid")
+        return np.array(value.transpose(2, 1, 0), dtype=np.int64)
 
     def _to_rc(self, cells: np.ndarray) -> np.ndarray:
         rc = np.empty((2, *cells.shape), dtype=np.int64)

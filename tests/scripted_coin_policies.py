@@ -1,4 +1,4 @@
-"""Vectorised scripted policies for `BatchedCoinGame` (test helpers for the reference levels of the brief's §4.3).
+"""Vectorised scripted policies for `BatchedCoinGame`: test helpers for the reference levels of brief §4.3.
 
 Every policy takes the batched game and a `np.random.Generator` and returns int actions `[B, N]`.
 Moves follow a shortest torus path; when both the row and the column offset are non-zero the axis is

@@ -1,4 +1,4 @@
-"""The social-dilemma games: rules (brief §2), reference vs batched agreement, scripted levels (§4.3, §8 check 1)."""
+"""Social-dilemma games: rules (brief §2), reference vs batched agreement, scripted levels (§4.3, §8.1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from envs.coin_game import BatchedCoinGame, CoinGame, coin_game_metrics
 from envs.ipd import FIRST_OBS, IPD, PAYOFFS, BatchedIPD, ipd_metrics
-from tests.scripted_coin_policies import (
+from scripted_coin_policies import (
     greedy_policy,
     own_coin_policy,
     own_vs_greedy_policy,
@@ -182,7 +182,8 @@ def test_coin_game_moves_wrap_around(start, action, end) -> None:
 
 
 @pytest.mark.parametrize(
-    "start, action, end", [((3, 3), RIGHT, (3, 0)), ((0, 0), LEFT, (0, 3)), ((3, 0), DOWN, (0, 0)), ((0, 3), UP, (3, 3))]
+    "start, action, end",
+    [((3, 3), RIGHT, (3, 0)), ((0, 0), LEFT, (0, 3)), ((3, 0), DOWN, (0, 0)), ((0, 3), UP, (3, 3))],
 )
 def test_coin_game_moves_wrap_around_4x4(start, action, end) -> None:
     ref, _, _, _ = play([start, (1, 1)], [(2, 2), (2, 2)], [action, STAY], grid_size=4)
@@ -390,8 +391,12 @@ def test_ipd_metrics_by_hand() -> None:
     actions = np.array([[[0, 0], [1, 0]], [[1, 1], [1, 0]]])
     rewards = PAYOFFS[actions[..., 0], actions[..., 1]]
     m = ipd_metrics(actions, rewards)
-    assert m["player_0"] == pytest.approx({"cooperation_rate": 0.25, "reward_per_step": -0.75, "return": -1.5})
-    assert m["player_1"] == pytest.approx({"cooperation_rate": 0.75, "reward_per_step": -2.25, "return": -4.5})
+    assert m["player_0"] == pytest.approx(
+        {"cooperation_rate": 0.25, "reward_per_step": -0.75, "return": -1.5}
+    )
+    assert m["player_1"] == pytest.approx(
+        {"cooperation_rate": 0.75, "reward_per_step": -2.25, "return": -4.5}
+    )
 
 
 def test_coin_game_metrics_by_hand() -> None:
@@ -499,3 +504,16 @@ def test_batched_spaces_match_reference() -> None:
         assert batched.action_space() == ref.action_space("player_0")
         assert batched.num_actions == ref.action_space("player_0").n
         assert batched.obs_shape == ref.observation_space("player_0").shape
+
+
+def test_batched_positions_are_writable_and_checked() -> None:
+    env = BatchedCoinGame(2, seed=0)
+    env.reset()
+    env.agent_pos[1, 0] = (2, 2)
+    env.coin_pos = np.array([[[0, 0], [0, 1]], [[1, 1], [2, 0]]])
+    np.testing.assert_array_equal(env.agent_pos[1, 0], [2, 2])
+    np.testing.assert_array_equal(env.coin_pos[1], [[1, 1], [2, 0]])
+    with pytest.raises(ValueError):
+        env.coin_pos = np.zeros((2, 3, 2), dtype=int)
+    with pytest.raises(ValueError):
+        env.agent_pos = np.full((2, 2, 2), 3)
