@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEMO_OUT ?= runs/demo
+DEMO_ARGS ?=
 
 .PHONY: demo test bench clean-venv
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m rllib_ext.demo --out $(DEMO_OUT)
+	$(PY) -m rllib_ext.demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -13,12 +13,12 @@ import argparse
 import json
 import time
 
+import envs  # noqa: F401  (first: registers the games and quiets dm_control)
 import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 
-import envs  # noqa: F401  (registers the games)
 from rllib_ext.batched_env_runner import BatchedGameEnvRunner
 from rllib_ext.naive_ppo import policy_mapping_fn
 

@@ -16,7 +16,6 @@ connector pieces are not run here (``validate_config`` refuses them).
 
 from typing import Dict, List, Optional
 
-import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
@@ -25,7 +24,7 @@ from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
-from ray.rllib.env.vector.registration import make_vec
+from ray.rllib.env.vector.sync_vector_multi_agent_env import SyncVectorMultiAgentEnv
 from ray.rllib.utils.metrics import (
     NUM_AGENT_STEPS_SAMPLED,
     NUM_AGENT_STEPS_SAMPLED_LIFETIME,
@@ -41,6 +40,9 @@ from ray.rllib.utils.metrics import (
 from envs import get_game, game_kwargs, make_rllib_env
 
 GAME_METRICS = "game"
+# Means are logged once per round of games; RLlib clears them at every reduce, so a window
+# longer than any iteration's number of rounds makes them the mean over this iteration's rounds.
+_ROUNDS_WINDOW = 10_000
 
 
 def validate_config(config) -> None:
@@ -65,12 +67,7 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
             num_workers=self.config.num_env_runners,
         )
         # A single reference copy gives RLlib its spaces; the batched twin does the playing.
-        gym.register(
-            "rllib-batched-game-v0",
-            entry_point=lambda: make_rllib_env(name, env_ctx),
-            disable_env_checker=True,
-        )
-        self.env = make_vec("rllib-batched-game-v0", num_envs=1, vectorization_mode=gym.VectorizeMode.SYNC)
+        self.env = SyncVectorMultiAgentEnv([lambda: make_rllib_env(name, env_ctx)])
         self.game = get_game(name)
         self.batched = self.game.batched(
             num_games=self.config.num_envs_per_env_runner,
@@ -164,7 +161,6 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
         """One finished MultiAgentEpisode from the arrays of game ``b`` (all agents act every step)."""
         T = actions.shape[1]
         ep = MultiAgentEpisode(agent_to_module_mapping_fn=self.config.policy_mapping_fn)
-        steps = np.arange(T + 1)
         for i, aid in enumerate(self.batched.agents):
             extra = {Columns.ACTION_LOGP: InfiniteLookbackBuffer(logp[b, :, i])}
             if i in dist_inputs:
@@ -181,7 +177,7 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
                 multi_agent_episode_id=ep.id_,
                 len_lookback_buffer=0,
             )
-            ep.env_t_to_agent_t[aid] = InfiniteLookbackBuffer(steps)
+            ep.env_t_to_agent_t[aid] = InfiniteLookbackBuffer(list(range(T + 1)))
             ep.agent_t_started[aid] = 0
         ep.env_t = T
         ep.is_terminated = True
@@ -216,4 +212,4 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
         metrics = self.game.metrics(actions, rewards, infos)
         for aid, values in metrics.items():
             for name, value in values.items():
-                m.log_value((GAME_METRICS, aid, name), float(value), reduce="mean", window=1)
+                m.log_value((GAME_METRICS, aid, name), float(value), reduce="mean", window=_ROUNDS_WINDOW)

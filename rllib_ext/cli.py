@@ -82,7 +82,11 @@ def cmd_train(args) -> int:
 
     agents = [a.strip() for a in args.agents.split(",")] if args.agents else None
     config = build_config(args.algo, args.env, agents, args.preset, args.sets, args.seed)
-    iterations = args.iterations or get_algorithm(args.algo).default_iterations(args.env, args.preset)
+    iterations = args.iterations
+    if iterations is None:
+        iterations = get_algorithm(args.algo).default_iterations(args.env, args.preset)
+    if iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {iterations}")
     out = Path(args.out or f"runs/{args.algo}-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}")
     RunFolder(out)  # refuses a non-empty folder before Ray starts
     result = train(config, iterations, out, args.checkpoint_every, address=args.address,

@@ -78,7 +78,11 @@ def apply_overrides(config: AlgorithmConfig, assignments: Iterable[str]) -> Set[
 
 
 def _set_config_key(config: AlgorithmConfig, key: str, value: Any) -> None:
-    public = [k for k in vars(config) if not k.startswith("_")]
+    cls = type(config)
+    public = [k for k in vars(config) if not k.startswith("_")] + [
+        k[1:] for k in vars(config)
+        if k.startswith("_") and isinstance(getattr(cls, k[1:], None), property) and getattr(cls, k[1:]).fset
+    ]
     if key not in public:
         raise ValueError(f"unknown setting {key!r}{_suggest(key, public)} for {type(config).__name__}")
     current = getattr(config, key)

@@ -44,7 +44,7 @@ class RunFolder:
     """Writes a run's artefacts into ``path`` (which must be new or empty: nothing is overwritten)."""
 
     def __init__(self, path: os.PathLike):
-        self.path = Path(path)
+        self.path = Path(path).absolute()
         if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise FileExistsError(f"run folder {self.path} already exists and is not empty; pick another --out")
         self.rows: List[Dict[str, float]] = []

@@ -41,7 +41,7 @@ def train(
 ) -> Dict[str, float]:
     """Train ``config`` for ``iterations``; write the run folder ``out``; return the final flat metrics."""
     if iterations < 1:
-        raise ValueError(f"--iterations must be >= 1, got {iterations}")
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
     run = RunFolder(out).create()
     run.write_json("config.json", config.to_dict())
     metrics = get_game(config.env).headline_metrics
