@@ -6,6 +6,8 @@ from typing import Callable, Dict, Optional, Sequence, Set
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from rllib_ext import naive_ppo
+from rllib_ext.reciprocator import presets as reciprocator_presets
+from rllib_ext.reciprocator.reciprocator import AGENT_TYPES as RECIPROCATOR_AGENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,15 @@ ALGORITHMS: Dict[str, AlgorithmEntry] = {
         build=naive_ppo.naive_ppo_config,
         finalize=naive_ppo.match_batch_to_games,
         default_iterations=naive_ppo.default_iterations,
+    ),
+    "reciprocator": AlgorithmEntry(
+        name="reciprocator",
+        summary="Reciprocators: PPO learners with reciprocal reward shaping, against any mix of players",
+        agent_types=RECIPROCATOR_AGENT_TYPES,
+        default_agent="reciprocator",
+        build=reciprocator_presets.reciprocator_config,
+        finalize=naive_ppo.match_batch_to_games,
+        default_iterations=reciprocator_presets.default_iterations,
     ),
 }
 

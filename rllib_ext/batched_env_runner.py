@@ -5,7 +5,9 @@ lists per agent and step, so its cost grows with the square of the number of gam
 runner keeps RLlib's contract (it returns finished, numpy'd ``MultiAgentEpisode``s with
 ``ACTION_LOGP`` and ``ACTION_DIST_INPUTS`` and logs the step counters PPO's loop reads),
 but plays all ``num_envs_per_env_runner`` games of a registered game (``envs.GAMES``) as
-numpy arrays and writes each episode's columns straight into its buffers.
+numpy arrays and writes each episode's columns straight into its buffers. Recurrent modules
+get their state carried across the steps; it is not stored in the episodes, so training replays
+every episode from its initial state (``max_seq_len`` must cover an episode, which is checked).
 
 Use it with ``config.env_runners(env_runner_cls=BatchedGameEnvRunner,
 num_envs_per_env_runner=NUM_GAMES)``. One ``sample()`` plays whole episodes of all games
@@ -116,12 +118,13 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
 
         obs[:, 0] = game.reset()
         module_of = [self.config.policy_mapping_fn(aid, None) for aid in game.agents]
+        states = [self._initial_state(mid, B, T) for mid in module_of]
         for t in range(T):
             for i, mid in enumerate(module_of):
                 if random_actions:
                     actions[:, t, i] = np.random.randint(game.num_actions, size=B)
                     continue
-                a, lp, di = self._act(mid, obs[:, t, i], explore)
+                a, lp, di, states[i] = self._act(mid, obs[:, t, i], explore, states[i])
                 actions[:, t, i], logp[:, t, i] = a, lp
                 if di is not None:
                     dist_inputs.setdefault(i, np.empty((B, T, *di.shape[1:]), np.float32))[:, t] = di
@@ -136,16 +139,33 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
             for b in range(B)
         ]
 
+    def _initial_state(self, module_id: str, num_games: int, num_steps: int):
+        """A recurrent module's initial state for every game (None for stateless modules)."""
+        module = self.module[module_id]
+        if not module.is_stateful():
+            return None
+        if module.model_config.get("max_seq_len", 0) < num_steps + 1:
+            raise ValueError(
+                f"module {module_id!r} is recurrent: set model_config['max_seq_len'] >= {num_steps + 1} "
+                "(episode length + PPO's extra step) so training replays whole episodes from the start"
+            )
+        return {k: torch.from_numpy(np.tile(np.asarray(v, np.float32), (num_games, 1))).to(self._device)
+                for k, v in module.get_initial_state().items()}
+
     @torch.no_grad()
-    def _act(self, module_id: str, obs: np.ndarray, explore: bool):
-        """Actions, their log-probs and the distribution inputs of one module for all games."""
+    def _act(self, module_id: str, obs: np.ndarray, explore: bool, state=None):
+        """Actions, log-probs, distribution inputs and next recurrent state of one module for all games."""
         module = self.module[module_id]
         batch = {Columns.OBS: torch.from_numpy(obs).to(self._device)}
+        if state is not None:
+            batch = {Columns.OBS: batch[Columns.OBS][:, None], Columns.STATE_IN: state}
         out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
         if Columns.ACTIONS in out:  # fixed strategies pick actions themselves
             acts = np.asarray(out[Columns.ACTIONS], np.int64)
-            return acts, np.zeros(len(acts), np.float32), None
+            return acts, np.zeros(len(acts), np.float32), None, None
         logits = out[Columns.ACTION_DIST_INPUTS]
+        if state is not None:
+            logits, state = logits[:, 0], out[Columns.STATE_OUT]
         dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
         dist = dist_cls.from_logits(logits)
         if not explore:
@@ -155,6 +175,7 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
             acts.cpu().numpy().astype(np.int64),
             dist.logp(acts).cpu().numpy() if explore else np.zeros(len(acts), np.float32),
             logits.cpu().numpy(),
+            state,
         )
 
     def _episode(self, b, module_of, obs, actions, rewards, logp, dist_inputs) -> MultiAgentEpisode:

@@ -1,16 +1,63 @@
-"""Fixed-strategy RLModules: players that act by a rule and are never trained."""
+"""Fixed-strategy RLModules: players that act by a rule and are never trained.
+
+Keep them out of ``policies_to_train``. The IPD strategies read the game's observation (the
+previous joint action ``[a0, a1]``, ``[-1, 0]`` before the first move); ``tit_for_tat`` needs
+its seat, given as ``model_config={"seat": i}``.
+"""
 
 import numpy as np
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
+COOPERATE, DEFECT = 0, 1
 
-class RandomPolicy(RLModule):
-    """Uniformly random actions over a Discrete action space (the Coin Game's random-play level)."""
+
+class FixedPolicy(RLModule):
+    """Base class: ``act(obs) -> actions``; training it is an error."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def _forward(self, batch, **kwargs):
-        n = len(batch[Columns.OBS])
-        return {Columns.ACTIONS: np.random.randint(self.action_space.n, size=n)}
+        return {Columns.ACTIONS: self.act(np.asarray(batch[Columns.OBS]))}
 
     def _forward_train(self, batch, **kwargs):
-        raise NotImplementedError("RandomPolicy is a fixed strategy; keep it out of policies_to_train")
+        raise NotImplementedError(f"{type(self).__name__} is a fixed strategy; keep it out of policies_to_train")
+
+
+class RandomPolicy(FixedPolicy):
+    """Uniformly random actions over a Discrete action space."""
+
+    def act(self, obs):
+        return np.random.randint(self.action_space.n, size=len(obs))
+
+
+class AlwaysDefect(FixedPolicy):
+    """IPD: always defects."""
+
+    def act(self, obs):
+        return np.full(len(obs), DEFECT)
+
+
+class AlwaysCooperate(FixedPolicy):
+    """IPD: always cooperates."""
+
+    def act(self, obs):
+        return np.full(len(obs), COOPERATE)
+
+
+class TitForTat(FixedPolicy):
+    """IPD: cooperates first, then repeats the opponent's previous move."""
+
+    def act(self, obs):
+        opponent = 1 - self.model_config.get("seat", 0)
+        return (obs[:, opponent] == DEFECT).astype(np.int64)
+
+
+FIXED_POLICIES = {
+    "random": RandomPolicy,
+    "always_defect": AlwaysDefect,
+    "always_cooperate": AlwaysCooperate,
+    "tit_for_tat": TitForTat,
+}
+"""Agent type name -> module class."""

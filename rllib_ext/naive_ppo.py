@@ -15,9 +15,9 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs import get_game
 from rllib_ext.batched_env_runner import BatchedGameEnvRunner
-from rllib_ext.fixed_policies import RandomPolicy
+from rllib_ext.fixed_policies import FIXED_POLICIES
 
-AGENT_TYPES = {"naive": None, "random": RandomPolicy}
+AGENT_TYPES = {"naive": None, **FIXED_POLICIES}
 """Agent types this algorithm plays: ``naive`` learns with PPO, the others are fixed strategies."""
 
 PRESETS: Dict[str, Dict[str, Dict]] = {
@@ -63,9 +63,9 @@ def naive_ppo_config(
     check_agents(agents, agent_ids)
     batch = p["num_games"] * num_steps
     specs = {
-        aid: RLModuleSpec(module_class=AGENT_TYPES[kind]) if AGENT_TYPES[kind]
+        aid: RLModuleSpec(module_class=AGENT_TYPES[kind], model_config={"seat": seat}) if AGENT_TYPES[kind]
         else RLModuleSpec(model_config={"fcnet_hiddens": p["hiddens"], "vf_share_layers": False})
-        for aid, kind in zip(agent_ids, agents)
+        for seat, (aid, kind) in enumerate(zip(agent_ids, agents))
     }
     return (
         PPOConfig()

@@ -1,9 +1,10 @@
 """One folder per run: resolved config, progress CSV, checkpoints, a plot and ``result.json``.
 
 ``flatten_result`` turns RLlib's nested result dict into the flat keys written to
-``progress.csv`` and ``result.json``: per-player game metrics as ``<agent_id>/<metric>``
-(``player_0/cooperation_rate``), per-module learner losses as
-``learner/<module_id>/<metric>``, plus ``training_iteration``, ``env_steps`` and
+``progress.csv`` and ``result.json``: per-player game metrics and Reciprocator metrics as
+``<agent_id>/<metric>`` (``player_0/cooperation_rate``, ``player_0/reciprocal_reward``),
+per-module learner losses as ``learner/<module_id>/<metric>``, the influence estimator's
+latest losses as ``estimator/<loss>``, plus ``training_iteration``, ``env_steps`` and
 ``time_total_s``.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from rllib_ext.batched_env_runner import GAME_METRICS
+from rllib_ext.reciprocator.connector import ESTIMATOR, PLAYER_METRICS
 
 LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss")
 
@@ -32,11 +34,11 @@ def flatten_result(result: Dict[str, Any]) -> Dict[str, float]:
         for name, value in sorted(metrics.items()):
             flat[f"{agent_id}/{name}"] = float(value)
     for module_id, metrics in sorted(result.get("learners", {}).items()):
-        if module_id.startswith("__"):
-            continue
-        for name in LEARNER_KEYS:
-            if name in metrics:
-                flat[f"learner/{module_id}/{name}"] = float(metrics[name])
+        if module_id == ESTIMATOR:
+            flat.update({f"estimator/{name}": float(v) for name, v in sorted(metrics.items())})
+        elif not module_id.startswith("__"):
+            flat.update({f"learner/{module_id}/{n}": float(metrics[n]) for n in LEARNER_KEYS if n in metrics})
+            flat.update({f"{module_id}/{n}": float(metrics[n]) for n in PLAYER_METRICS if n in metrics})
     return flat
 
 
@@ -48,6 +50,13 @@ class RunFolder:
         if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise FileExistsError(f"run folder {self.path} already exists and is not empty; pick another --out")
         self.rows: List[Dict[str, float]] = []
+
+    @staticmethod
+    def read_rows(path: os.PathLike) -> List[Dict[str, float]]:
+        """The rows of a run folder's ``progress.csv`` as floats."""
+        with open(Path(path) / "progress.csv", newline="") as f:
+            return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
+                    for row in csv.DictReader(f)]
 
     def create(self) -> "RunFolder":
         self.path.mkdir(parents=True, exist_ok=True)

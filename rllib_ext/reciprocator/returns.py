@@ -1,0 +1,70 @@
+"""Monte-Carlo returns normalised over the batch: the official code's PPO targets.
+
+The official Reciprocator and naive learners compute discounted returns inside each
+fixed-length episode (no bootstrapping), standardise them over the whole batch, train the
+critic on the standardised returns and use ``A = G_norm - V(s)`` as the advantage (not
+standardised again). This piece replaces RLlib's ``GeneralAdvantageEstimation`` at the end of
+PPO's learner pipeline to do exactly that.
+"""
+
+import numpy as np
+from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
+from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdvantageEstimation
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import ValueFunctionAPI
+from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.numpy import convert_to_numpy
+from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
+from ray.rllib.utils.postprocessing.zero_padding import split_and_zero_pad_n_episodes, unpad_data_if_necessary
+
+
+def normalized_returns(returns: np.ndarray, mask: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """``(G - mean) / (std + eps)`` with mean and std over the rows where ``mask`` is true."""
+    valid = returns[mask]
+    return (returns - valid.mean()) / (valid.std() + eps)
+
+
+class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
+    """Value targets = batch-standardised Monte-Carlo returns; advantages = targets - V(s)."""
+
+    def __init__(self, input_observation_space=None, input_action_space=None, *, gamma):
+        super().__init__(input_observation_space, input_action_space, gamma=gamma, lambda_=1.0)
+
+    def __call__(self, *, rl_module, episodes, batch, **kwargs):
+        device, results = None, {}
+        for module_id, module_batch in batch.items():
+            module = rl_module[module_id]
+            if not isinstance(module, ValueFunctionAPI):
+                continue
+            values_t = module.compute_values(module_batch)
+            device = values_t.device
+            lens = [len(e) for e in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False)
+                    if e.module_id in (None, module_id)]
+
+            def column(col):
+                return unpad_data_if_necessary(lens, convert_to_numpy(module_batch[col]))
+
+            values = unpad_data_if_necessary(lens, convert_to_numpy(values_t))
+            returns = compute_value_targets(
+                values=np.zeros_like(values),  # no bootstrapping: the games end
+                rewards=column(Columns.REWARDS),
+                terminateds=column(Columns.TERMINATEDS),
+                truncateds=column(Columns.TRUNCATEDS),
+                gamma=self.gamma,
+                lambda_=1.0,
+            )
+            targets = normalized_returns(returns, column(Columns.LOSS_MASK).astype(bool))
+            advantages = targets - values
+            if module.is_stateful():
+                seq = module.model_config["max_seq_len"]
+                targets, advantages = (np.stack(split_and_zero_pad_n_episodes(x, episode_lens=lens, max_seq_len=seq))
+                                       for x in (targets, advantages))
+            results[module_id] = {Postprocessing.VALUE_TARGETS: targets.astype(np.float32),
+                                  Postprocessing.ADVANTAGES: advantages.astype(np.float32)}
+        if self._numpy_to_tensor_connector is None:
+            self._numpy_to_tensor_connector = NumpyToTensor(as_learner_connector=True, device=device)
+        for module_id, tensors in self._numpy_to_tensor_connector(
+            rl_module=rl_module, batch=results, episodes=episodes
+        ).items():
+            batch[module_id].update(tensors)
+        return batch
