@@ -32,7 +32,7 @@ def config(env: str, games: int, runner_cls, num_env_runners: int = 0) -> PPOCon
         .environment(env)
         .env_runners(env_runner_cls=runner_cls, num_envs_per_env_runner=games,
                      num_env_runners=num_env_runners, rollout_fragment_length=STEPS)
-        .multi_agent(policies=set(players), policy_mapping_fn=policy_mapping_fn)
+        .multi_agent(policies=list(players), policy_mapping_fn=policy_mapping_fn)
         .training(train_batch_size_per_learner=games * STEPS * max(1, num_env_runners))
         .debugging(seed=0)
     )

@@ -77,7 +77,7 @@ def naive_ppo_config(
             rollout_fragment_length=num_steps,
         )
         .multi_agent(
-            policies=set(agent_ids),
+            policies=list(agent_ids),
             policy_mapping_fn=policy_mapping_fn,
             policies_to_train=[aid for aid, kind in zip(agent_ids, agents) if kind == "naive"],
         )

@@ -180,7 +180,7 @@ class ReciprocatorConfig(PPOConfig):
             for seat, (aid, kind) in enumerate(zip(agent_ids, self.agent_types)) if kind in AGENT_TYPES
         }
         self.multi_agent(
-            policies=set(agent_ids),
+            policies=list(agent_ids),
             policy_mapping_fn=policy_mapping_fn,
             policies_to_train=[aid for aid, kind in zip(agent_ids, self.agent_types) if kind in LEARNER_TYPES],
         )
