@@ -61,3 +61,5 @@ FIXED_POLICIES = {
     "tit_for_tat": TitForTat,
 }
 """Agent type name -> module class."""
+IPD_STRATEGIES = ("always_defect", "always_cooperate", "tit_for_tat")
+"""Fixed strategies that only make sense in the Prisoner's Dilemma."""

@@ -15,7 +15,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs import get_game
 from rllib_ext.batched_env_runner import BatchedGameEnvRunner
-from rllib_ext.fixed_policies import FIXED_POLICIES
+from rllib_ext.fixed_policies import FIXED_POLICIES, IPD_STRATEGIES
 
 AGENT_TYPES = {"naive": None, **FIXED_POLICIES}
 """Agent types this algorithm plays: ``naive`` learns with PPO, the others are fixed strategies."""
@@ -61,6 +61,8 @@ def naive_ppo_config(
     num_steps = env_config.get("num_steps", 32)
     agent_ids: List[str] = game.reference(**env_config).possible_agents
     check_agents(agents, agent_ids)
+    if env != "ipd" and any(kind in IPD_STRATEGIES for kind in agents):
+        raise ValueError(f"{', '.join(IPD_STRATEGIES)} are IPD strategies")
     batch = p["num_games"] * num_steps
     specs = {
         aid: RLModuleSpec(module_class=AGENT_TYPES[kind], model_config={"seat": seat}) if AGENT_TYPES[kind]

@@ -24,7 +24,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
 from envs import get_game, game_kwargs
 from rllib_ext.batched_env_runner import BatchedGameEnvRunner
-from rllib_ext.fixed_policies import FIXED_POLICIES
+from rllib_ext.fixed_policies import FIXED_POLICIES, IPD_STRATEGIES
 from rllib_ext.reciprocator.coin_game_policy import ConvGRUPolicy
 from rllib_ext.reciprocator.influence import (
     CoinTransitionInfluence,
@@ -35,7 +35,6 @@ from rllib_ext.reciprocator.influence import (
 from rllib_ext.reciprocator.reciprocal_reward import IPD_ONE_STEP, RECIPROCAL_REWARD_TYPES
 
 LEARNER_TYPES = ("reciprocator", "naive")
-IPD_ONLY = ("always_defect", "always_cooperate", "tit_for_tat")
 AGENT_TYPES = LEARNER_TYPES + tuple(FIXED_POLICIES)
 DEFAULT_REWARD_TYPE = {"ipd": IPD_ONE_STEP, "coin_game": "petty_payoff"}
 
@@ -212,8 +211,8 @@ class ReciprocatorConfig(PPOConfig):
             players = len(game.reference(**self.env_config).possible_agents)
             if len(self.agent_types) != players:
                 self._value_error(f"agent_types lists {len(self.agent_types)} players but {self.env} has {players}")
-            if self.env != "ipd" and any(k in IPD_ONLY for k in self.agent_types):
-                self._value_error(f"agent_types: {', '.join(IPD_ONLY)} are IPD strategies")
+            if self.env != "ipd" and any(k in IPD_STRATEGIES for k in self.agent_types):
+                self._value_error(f"agent_types: {', '.join(IPD_STRATEGIES)} are IPD strategies")
         if self.policy_model not in ("mlp", "conv_gru", "default"):
             self._value_error(f"policy_model: unknown {self.policy_model!r}; known: mlp, conv_gru, default")
         if self.policy_model == "conv_gru" and self.env != "coin_game":
@@ -231,8 +230,8 @@ class ReciprocatorConfig(PPOConfig):
             self._value_error(f"reciprocal_reward_type: unknown {kind!r}; known: "
                               f"{', '.join(RECIPROCAL_REWARD_TYPES + (IPD_ONE_STEP,))}")
         w = self.reciprocal_reward_weight
-        if not isinstance(w, (int, float)) and (len(w) != 3 or w[2] < 0):
-            self._value_error("reciprocal_reward_weight: a number or (start, end, rate) with rate >= 0")
+        if isinstance(w, (int, float)) and w < 0 or not isinstance(w, (int, float)) and (len(w) != 3 or min(w) < 0):
+            self._value_error(f"reciprocal_reward_weight: {w!r}; expected a number >= 0 or (start, end, rate) >= 0")
         for name in ("warmup_episodes", "estimator_fit_initialization_episodes"):
             if getattr(self, name) < 0:
                 self._value_error(f"{name} must be >= 0")
