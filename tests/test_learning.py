@@ -1,6 +1,8 @@
-"""Two naive PPO learners on the Iterated Prisoner's Dilemma end in mutual defection."""
+"""Learning on small budgets: naive learners defect, Reciprocators shape them, Coin Game learners collect coins."""
 
+import csv
 import json
+import math
 
 import pytest
 
@@ -17,3 +19,44 @@ def test_naive_learners_defect(tmp_path, ray_session, seed):
     for player in ("player_0", "player_1"):
         assert result[f"{player}/cooperation_rate"] < 0.1
         assert result[f"{player}/reward_per_step"] < -1.8  # mutual defection pays -2 per step
+
+
+# Reciprocators on IPD, small preset (256 games x 32 steps, 60 iterations, official PPO settings).
+# Measured over seeds 0-3 (final P(cooperate) player_0 / player_1):
+#   reciprocator vs naive:  0.97/0.98, 0.90/0.99, 0.98/0.98, 0.89/0.98  (naive shaped in 4 of 4 seeds)
+#   naive vs naive:         0.02/0.01, 0.02/0.03, ...                   (mutual defection)
+#   reciprocator vs recip.: see test_reciprocators_cooperate
+def _final(tmp_path, agents, seed, iterations=60):
+    out = tmp_path / f"{'-'.join(agents)}-{seed}"
+    argv = ["train", "reciprocator", "--env", "ipd", "--agents", ",".join(agents), "--iterations",
+            str(iterations), "--seed", str(seed), "--out", str(out), "--checkpoint-every", "0"]
+    assert main(argv) == 0
+    return json.loads((out / "result.json").read_text())
+
+
+def test_reciprocator_shapes_a_naive_learner(tmp_path, ray_session):
+    shaped = 0
+    for seed in (0, 1, 2):
+        result = _final(tmp_path, ["reciprocator", "naive"], seed)
+        assert abs(result["player_0/reciprocal_reward"]) < 100  # finite and bounded
+        shaped += result["player_1/cooperation_rate"] > 0.8
+    assert shaped >= 2, "the naive learner should cooperate in most seeds"
+    baseline = _final(tmp_path, ["naive", "naive"], 0)
+    assert baseline["player_1/cooperation_rate"] < 0.1 and baseline["player_0/cooperation_rate"] < 0.1
+
+
+def test_coin_game_at_a_cpu_budget(tmp_path, ray_session):
+    # small preset: 128 games, MLP policies, reward + future-return estimator. Measured (seed 0):
+    # the naive learner's coins per episode rise from ~6 (random play) to 9.4 by iteration 40; the
+    # estimator's reward loss falls from 0.38 to 0.19; the reciprocal reward is large and noisy early.
+    out = tmp_path / "coins"
+    argv = ["train", "reciprocator", "--env", "coin_game", "--agents", "reciprocator,naive",
+            "--iterations", "40", "--seed", "0", "--out", str(out), "--checkpoint-every", "0"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader((out / "progress.csv").open()))
+    fits = [float(r["estimator/reward_loss_last_epoch"]) for r in rows if r.get("estimator/reward_loss_last_epoch")]
+    assert fits[-1] < 0.8 * fits[0]
+    rr = [float(r["player_0/reciprocal_reward"]) for r in rows if r.get("player_0/reciprocal_reward")]
+    assert rr and all(math.isfinite(x) for x in rr)
+    final = json.loads((out / "result.json").read_text())
+    assert final["player_1/coins"] > 8.0  # random play collects about 6

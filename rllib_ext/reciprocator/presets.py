@@ -18,9 +18,13 @@ RECIPROCATOR_PRESETS: Dict[str, Dict[str, Dict]] = {
     "coin_game": {
         # configs/coins.yaml: petty_payoff, weight 1, estimator refit after episodes 1, 2 and every 2nd,
         # 2 warm-up episodes, replay of 3 batches, 16 x 4096 samples x 20 epochs per refit.
-        "paper": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, estimator_config=dict(
+        # The official 2-player choice: conv + GRU policies and the transition-model estimator.
+        "paper": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, policy_model="conv_gru",
+                      influence_estimator="auto", estimator_config=dict(
             hidden=64, lr=0.01, epochs=20, minibatch_size=4096, num_minibatches=16, replay_batches=3)),
-        "small": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, estimator_config=dict(
+        # CPU budget: MLP policies and the cheaper reward + future-return estimator.
+        "small": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, policy_model="mlp",
+                      influence_estimator="reward_future", estimator_config=dict(
             hidden=64, lr=0.01, epochs=10, minibatch_size=256, num_minibatches=16, replay_batches=3)),
     },
 }
