@@ -102,3 +102,20 @@ def test_coin_game_with_a_fixed_random_player(tmp_path, ray_session):
     assert result["player_1/coins"] == pytest.approx(6.0, abs=0.6)
     assert result["player_1/own_coin_rate"] == pytest.approx(0.5, abs=0.06)
     assert "learner/player_0/policy_loss" in result and "learner/player_1/policy_loss" not in result
+
+
+def test_datagen_writes_a_loadable_dataset_and_never_overwrites(tmp_path, capsys):
+    from envs.ogbench_dataset import load_dataset
+
+    out = tmp_path / "pointmaze-medium-navigate-v0.npz"
+    argv = ["datagen", "pointmaze-medium-navigate-v0", "--episodes", "3", "--episode-length", "40",
+            "--out", str(out), "--workers", "1"]
+    assert main(argv) == 0
+    data = load_dataset(out)
+    assert data["observations"].shape == (120, 2) and data["terminals"].sum() == 3
+    assert (tmp_path / "pointmaze-medium-navigate-v0-val.npz").exists()
+    before = out.read_bytes()
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["datagen", "humanoidmaze-giant-navigate-v0", "--out", str(tmp_path / "h.npz")]) == 2
+    assert "cannot be generated locally" in capsys.readouterr().err
