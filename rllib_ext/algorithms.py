@@ -48,11 +48,60 @@ ALGORITHMS: Dict[str, AlgorithmEntry] = {
 
 PRESETS = ("paper", "small")
 
+OFFLINE_ALGORITHMS = {
+    "saw": "SAW: one flat goal-conditioned policy bootstrapped on subgoal-conditioned policies",
+    "gcivl": "GCIVL: SAW without the bootstrapping term (OGBench's GCIVL settings)",
+    "gcbc": "GCBC: goal-conditioned behaviour cloning",
+}
+"""Offline goal-conditioned algorithms (``--dataset``), built from ``rllib_ext.saw``."""
+
 
 def get_algorithm(name: str) -> AlgorithmEntry:
     if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {name!r}; known algorithms: {', '.join(ALGORITHMS)}")
+        known = ", ".join([*ALGORITHMS, *OFFLINE_ALGORITHMS])
+        raise ValueError(f"unknown algorithm {name!r}; known algorithms: {known}")
     return ALGORITHMS[name]
+
+
+def build_offline_config(
+    algo: str,
+    dataset: str,
+    data_file: str,
+    preset: str,
+    sets: Sequence[str],
+    seed: Optional[int],
+    eval_episodes: int,
+) -> AlgorithmConfig:
+    """A validated SAW / GCIVL / GCBC config on an OGBench-format file; errors come before Ray starts."""
+    import os
+
+    from envs.ogbench_dataset import check_dataset_name
+    from rllib_ext.overrides import apply_overrides
+    from rllib_ext.saw import GCBCConfig, GCIVLConfig, SAWConfig
+
+    if algo not in OFFLINE_ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algo!r}; known algorithms: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
+    check_dataset_name(dataset)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
+    if not os.path.isfile(data_file):
+        raise FileNotFoundError(f"no dataset file {data_file}; make one with: rllib-ext datagen {dataset} --out {data_file}")
+    if eval_episodes < 1:
+        raise ValueError(f"--eval-episodes must be >= 1, got {eval_episodes}")
+    config_cls = {"saw": SAWConfig, "gcivl": GCIVLConfig, "gcbc": GCBCConfig}[algo]
+    config = (
+        config_cls()
+        .training(dataset_path=data_file, dataset_name=dataset)
+        .preset(preset)
+        .evaluation(evaluation_duration=eval_episodes)
+        .debugging(seed=seed)
+    )
+    apply_overrides(config, sets)
+    try:
+        config.validate()
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"invalid configuration: {e}") from None
+    return config
 
 
 def build_config(

@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from rllib_ext.algorithms import ALGORITHMS, PRESETS
+from rllib_ext.algorithms import ALGORITHMS, OFFLINE_ALGORITHMS, PRESETS
 
 EPILOG = """examples:
   rllib-ext train ppo --env ipd --preset small --iterations 40
+  rllib-ext train reciprocator --env ipd --agents reciprocator,naive
   rllib-ext train ppo --env coin_game --agents naive,random --set lr=0.001 --set env.grid_size=4
+  rllib-ext train saw --dataset pointmaze-medium-navigate-v0 --data data/pointmaze-medium-navigate-v0.npz --steps 20000
   rllib-ext eval runs/ppo-ipd-20261125-120000/checkpoints/final --episodes 256
   rllib-ext datagen pointmaze-medium-navigate-v0 --episodes 100 --out data/pointmaze-medium-navigate-v0.npz
 """
@@ -31,14 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     algos = "; ".join(f"{name}: {entry.summary} (agent types: {', '.join(entry.agent_types)})"
                       for name, entry in ALGORITHMS.items())
+    offline = "; ".join(f"{name}: {summary}" for name, summary in OFFLINE_ALGORITHMS.items())
     train = sub.add_parser(
         "train",
         help="train an algorithm into a run folder",
-        description=f"Train ALGO on a game and write a run folder (config.json, progress.csv, "
-        f"checkpoints/, plot.png, result.json). Algorithms: {algos}.",
+        description=f"Train ALGO and write a run folder (config.json, progress.csv, checkpoints/, plot.png, "
+        f"result.json). On a game (--env): {algos}. Offline on an OGBench dataset (--dataset): {offline}.",
     )
-    train.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join(ALGORITHMS)}")
-    train.add_argument("--env", required=True, help="game name: ipd or coin_game")
+    train.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
+    train.add_argument("--env", help="game name for game algorithms: ipd or coin_game")
+    train.add_argument("--dataset", help="OGBench dataset name for offline algorithms, e.g. pointmaze-medium-navigate-v0")
+    train.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
+    train.add_argument("--steps", type=int, help="offline algorithms: gradient steps (default: 1,000,000 for paper, "
+                       "20,000 for small)")
+    train.add_argument("--eval-episodes", type=int, default=20, help="offline: episodes per task per evaluation (default 20)")
     train.add_argument("--preset", default="small", help=f"settings bundle: {' or '.join(PRESETS)} "
                        "(paper = the official settings, small = a CPU budget; default small)")
     train.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -75,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Restore a checkpoint, play episodes with the trained policies and write result.json.",
     )
     ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint folder (run/checkpoints/final)")
-    ev.add_argument("--episodes", type=int, default=256, help="episodes per env runner (default 256)")
+    ev.add_argument("--episodes", type=int, default=256, help="games: episodes per env runner; offline "
+                    "goal-conditioned algorithms: episodes per task (default 256)")
     ev.add_argument("--explore", action="store_true", help="sample actions instead of the greedy ones")
     ev.add_argument("--out", help="result folder; must be new or empty (default CHECKPOINT/../../eval-TIME)")
     ev.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
@@ -92,11 +101,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def cmd_train(args) -> int:
+    from rllib_ext.run_folder import RunFolder
+
+    if args.algo in OFFLINE_ALGORITHMS:
+        return _train_offline(args)
     from envs import get_game
     from rllib_ext.algorithms import build_config, get_algorithm
-    from rllib_ext.run_folder import RunFolder
     from rllib_ext.training import results_table, train
 
+    if not args.env:
+        raise ValueError(f"{args.algo} trains on a game: give --env (ipd or coin_game)")
     agents = [a.strip() for a in args.agents.split(",")] if args.agents else None
     config = build_config(args.algo, args.env, agents, args.preset, args.sets, args.seed)
     iterations = args.iterations
@@ -113,16 +127,42 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _train_offline(args) -> int:
+    from rllib_ext.algorithms import build_offline_config
+    from rllib_ext.run_folder import RunFolder
+    from rllib_ext.training import success_table, train
+
+    if not args.dataset:
+        raise ValueError(f"{args.algo} trains offline: give --dataset (and --data FILE)")
+    data = args.data or f"data/{args.dataset}.npz"
+    steps = args.steps if args.steps is not None else (1_000_000 if args.preset == "paper" else 20_000)
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    config = build_offline_config(args.algo, args.dataset, data, args.preset, args.sets, args.seed,
+                                  args.eval_episodes)
+    iterations = -(-steps // config.num_steps_per_iteration)
+    config.evaluation(evaluation_interval=max(1, iterations // 10))
+    out = Path(args.out or f"runs/{args.algo}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    RunFolder(out)
+    result = train(config, iterations, out, args.checkpoint_every, address=args.address,
+                   title=f"{args.algo} on {args.dataset} ({args.preset} preset)")
+    print(success_table(result))
+    print(f"run folder: {out}")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from rllib_ext.run_folder import RunFolder
-    from rllib_ext.training import evaluate, results_table
+    from rllib_ext.training import evaluate, results_table, success_table
 
     checkpoint = Path(args.checkpoint)
     out = Path(args.out or checkpoint.parent.parent / f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
     RunFolder(out)
     result = evaluate(checkpoint, args.episodes, out, explore=args.explore, address=args.address)
-    metrics = sorted({k.split("/", 1)[1] for k in result if k.startswith("player_")})
-    print(results_table(result, metrics))
+    if "success" in result:
+        print(success_table(result))
+    else:
+        print(results_table(result, sorted({k.split("/", 1)[1] for k in result if k.startswith("player_")})))
     print(f"results: {out / 'result.json'}")
     return 0
 

@@ -5,7 +5,9 @@
 ``<agent_id>/<metric>`` (``player_0/cooperation_rate``, ``player_0/reciprocal_reward``),
 per-module learner losses as ``learner/<module_id>/<metric>``, the influence estimator's
 latest losses as ``estimator/<loss>``, plus ``training_iteration``, ``env_steps`` and
-``time_total_s``.
+``time_total_s``. Offline goal-conditioned algorithms (SAW) add ``success`` and
+``task_<i>/success`` (from the iteration's evaluation, when there was one), ``steps`` (gradient
+steps so far), ``steps_per_s`` and ``learner/<loss>``.
 """
 
 import csv
@@ -16,8 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from ray.rllib.core import DEFAULT_MODULE_ID
+
 from rllib_ext.batched_env_runner import GAME_METRICS
 from rllib_ext.reciprocator.connector import ESTIMATOR, PLAYER_METRICS
+from rllib_ext.saw.saw import GRAD_STEPS_PER_S, NUM_GRAD_STEPS_LIFETIME
 
 LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss")
 
@@ -27,19 +32,44 @@ def flatten_result(result: Dict[str, Any]) -> Dict[str, float]:
     runners = result.get("env_runners", {})
     flat: Dict[str, float] = {
         "training_iteration": result.get("training_iteration", 0),
-        "env_steps": runners.get("num_env_steps_sampled_lifetime", 0),
         "time_total_s": round(result.get("time_total_s", 0.0), 3),
     }
+    if "num_env_steps_sampled_lifetime" in runners:
+        flat["env_steps"] = runners["num_env_steps_sampled_lifetime"]
     for agent_id, metrics in sorted(runners.get(GAME_METRICS, {}).items()):
         for name, value in sorted(metrics.items()):
             flat[f"{agent_id}/{name}"] = float(value)
+    if NUM_GRAD_STEPS_LIFETIME in result:
+        flat.update(steps=result[NUM_GRAD_STEPS_LIFETIME],
+                    steps_per_s=round(float(result.get(GRAD_STEPS_PER_S, 0.0)), 2))
+    flat.update(success_metrics(result.get("evaluation", {})))
     for module_id, metrics in sorted(result.get("learners", {}).items()):
-        if module_id == ESTIMATOR:
+        if module_id == DEFAULT_MODULE_ID:
+            flat.update({f"learner/{k}": float(v) for k, v in sorted(metrics.items())
+                         if _is_scalar(v) and not k.startswith(_BOOKKEEPING)})
+        elif module_id == ESTIMATOR:
             flat.update({f"estimator/{name}": float(v) for name, v in sorted(metrics.items())})
         elif not module_id.startswith("__"):
             flat.update({f"learner/{module_id}/{n}": float(metrics[n]) for n in LEARNER_KEYS if n in metrics})
             flat.update({f"{module_id}/{n}": float(metrics[n]) for n in PLAYER_METRICS if n in metrics})
     return flat
+
+
+def success_metrics(evaluation: Dict[str, Any]) -> Dict[str, float]:
+    """``success`` and ``task_<i>/success`` of a goal-conditioned evaluation (NaN entries dropped)."""
+    return {k: float(v) for k, v in sorted(evaluation.items())
+            if (k == "success" or k.endswith("/success")) and _is_scalar(v)}
+
+
+_BOOKKEEPING = ("num_", "weights_seq_no", "module_train_batch_size", "default_optimizer")
+
+
+def _is_scalar(value: Any) -> bool:
+    """A finite number (NaN would make result.json invalid JSON)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 class RunFolder:
@@ -84,6 +114,12 @@ class RunFolder:
         algo.save_to_path(str(target))
         return target
 
+    def plot_success(self, result: Dict[str, float], title: str, name: str = "plot.png") -> Path:
+        """Bar chart of per-task and overall success."""
+        values = {k.split("/")[0]: result[k] for k in sorted(result) if k.endswith("/success")}
+        values["overall"] = result.get("success", math.nan)
+        return _bar_chart(values, title, self.path / name)
+
     def plot(self, metric_names: Sequence[str], title: str, name: str = "plot.png") -> Path:
         """Plot every ``<agent>/<metric>`` column for the given metric names against iterations."""
         import matplotlib
@@ -92,11 +128,15 @@ class RunFolder:
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, len(metric_names), figsize=(5 * len(metric_names), 3.6), squeeze=False)
-        x = [r["training_iteration"] for r in self.rows]
+        x_key = "steps" if any("steps" in r for r in self.rows) else "training_iteration"
         for ax, metric in zip(axes[0], metric_names):
-            for key in sorted({k for r in self.rows for k in r if k.endswith("/" + metric)}):
-                ax.plot(x, [r.get(key, math.nan) for r in self.rows], label=key.split("/")[0])
-            ax.set_xlabel("training iteration")
+            for key in sorted({k for r in self.rows for k in r if k == metric or k.endswith("/" + metric)}):
+                points = [(r[x_key], r[key]) for r in self.rows if key in r and not math.isnan(r[key])]
+                if not points:
+                    continue
+                ax.plot(*zip(*points), marker="." if len(points) < 30 else None,
+                        label=key.split("/")[0] if "/" in key else "overall")
+            ax.set_xlabel("gradient steps" if x_key == "steps" else "training iteration")
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
             ax.legend()
@@ -106,6 +146,24 @@ class RunFolder:
         fig.savefig(target, dpi=110)
         plt.close(fig)
         return target
+
+
+def _bar_chart(values: Dict[str, float], title: str, target: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.bar(list(values), list(values.values()), color="tab:blue")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return target
 
 
 def _atomic_write(target: Path, text: str) -> None:

@@ -12,7 +12,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from envs import get_game
 from rllib_ext.batched_env_runner import GAME_METRICS
-from rllib_ext.run_folder import RunFolder, flatten_result
+from rllib_ext.run_folder import RunFolder, flatten_result, success_metrics
 
 @contextlib.contextmanager
 def ray_runtime(address: Optional[str] = None) -> Iterator[None]:
@@ -39,18 +39,24 @@ def train(
     title: str = "",
     address: Optional[str] = None,
 ) -> Dict[str, float]:
-    """Train ``config`` for ``iterations``; write the run folder ``out``; return the final flat metrics."""
+    """Train ``config`` for ``iterations``; write the run folder ``out``; return the final flat metrics.
+
+    Algorithms that evaluate (``evaluation_interval``) are evaluated after the last iteration too.
+    """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     run = RunFolder(out).create()
     run.write_json("config.json", config.to_dict())
-    metrics = get_game(config.env).headline_metrics
+    offline = config.evaluation_interval is not None and not isinstance(config.env, str)
+    metrics = ("success",) if offline else get_game(config.env).headline_metrics
     with ray_runtime(address):
         algo = config.build_algo()
         try:
             for i in range(1, iterations + 1):
                 start = time.perf_counter()
                 row = flatten_result(algo.train())
+                if offline and i == iterations and "success" not in row:
+                    row.update(success_metrics(algo.evaluate()))
                 run.log(row)
                 print(progress_line(row, iterations, time.perf_counter() - start, metrics), flush=True)
                 if checkpoint_every and i % checkpoint_every == 0 and i < iterations:
@@ -75,6 +81,11 @@ def evaluate(checkpoint: os.PathLike, episodes: int, out: os.PathLike, explore: 
     run = RunFolder(out)
     with ray_runtime(address):
         algo = Algorithm.from_checkpoint(str(checkpoint))
+        if hasattr(algo, "goal_conditioned_policy"):
+            try:
+                return _evaluate_goal_conditioned(algo, episodes, run, checkpoint)
+            finally:
+                algo.stop()
         try:
             group = algo.env_runner_group
             local = group.num_remote_env_runners() == 0
@@ -91,6 +102,20 @@ def evaluate(checkpoint: os.PathLike, episodes: int, out: os.PathLike, explore: 
     return result
 
 
+def _evaluate_goal_conditioned(algo, episodes: int, run: RunFolder, checkpoint: Path) -> Dict[str, float]:
+    """OGBench's protocol on the restored policy: ``episodes`` per task, greedy actions."""
+    from rllib_ext.saw.evaluation import evaluate_goal_conditioned
+
+    report = evaluate_goal_conditioned(algo.goal_conditioned_policy(), algo.config.dataset_name,
+                                       episodes_per_task=episodes, seed=algo.config.seed or 0)
+    steps = algo.get_state().get("num_grad_steps_lifetime", 0)
+    result = {**success_metrics(report), "episodes": report["episodes"], "steps": steps, "checkpoint": str(checkpoint)}
+    run.create()
+    run.write_json("result.json", result)
+    run.plot_success(result, f"{type(algo).__name__} on {algo.config.dataset_name}: {episodes} episodes per task")
+    return result
+
+
 def average_game_metrics(reports: List[dict]) -> Dict[str, float]:
     """Flat ``<agent_id>/<metric>`` means over env runners' reduced metrics."""
     sums: Dict[str, List[float]] = {}
@@ -102,12 +127,21 @@ def average_game_metrics(reports: List[dict]) -> Dict[str, float]:
 
 
 def progress_line(row: Dict[str, float], iterations: int, seconds: float, metrics: Sequence[str]) -> str:
-    parts = [f"iter {int(row['training_iteration']):>4}/{iterations}", f"{seconds:5.1f}s",
-             f"steps {int(row['env_steps']):,}"]
+    steps = f"grad steps {int(row['steps']):,} ({row['steps_per_s']:.0f}/s)" if "steps" in row \
+        else f"steps {int(row.get('env_steps', 0)):,}"
+    parts = [f"iter {int(row['training_iteration']):>4}/{iterations}", f"{seconds:5.1f}s", steps]
     for key, value in row.items():
-        if "/" in key and not key.startswith("learner/") and key.split("/")[1] in metrics:
+        if key in metrics or "/" in key and not key.startswith("learner/") and key.split("/")[1] in metrics:
             parts.append(f"{key} {value:.3f}")
     return " | ".join(parts)
+
+
+def success_table(result: Dict[str, float]) -> str:
+    """Per-task and overall success of a goal-conditioned result."""
+    tasks = sorted(k for k in result if k.endswith("/success"))
+    lines = [f"{k.split('/')[0]:<8} {result[k]:.3f}" for k in tasks]
+    return "\n".join(["task     success", "-------  -------", *lines,
+                      f"{'overall':<8} {result.get('success', float('nan')):.3f}"])
 
 
 def results_table(result: Dict[str, float], metrics: Sequence[str]) -> str:
