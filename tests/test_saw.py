@@ -391,7 +391,16 @@ def test_registered_for_tune_and_config_survives_its_dict_round_trip(dataset_pat
     copy.validate()
 
 
-@pytest.mark.skipif(not os.environ.get("SAW_LEARNING_TEST"), reason="~25 min on 2 cores: set SAW_LEARNING_TEST=1")
+# Measured with this code (small preset, 1000-episode local dataset generated with seed 0):
+# SAW seed 0: 0.22 / 0.44 / 0.50 / 0.80 at 5k / 10k / 15k / 20k steps (10 episodes per task);
+# SAW seed 1: 0.26 / 0.69 at 10k / 20k (20 per task). GCBC at 20k: 0.22 (seed 0), 0.00 (seed 1);
+# GCIVL at 20k: 0.20 (seed 0). The official JAX SAW reached 0.62 at 20k (brief §8 check 6).
+LEARNING_STEPS = 20_000
+SAW_MIN_SUCCESS = 0.5
+MIN_MARGIN_OVER_GCBC = 0.25
+
+
+@pytest.mark.skipif(not os.environ.get("SAW_LEARNING_TEST"), reason="~30 min on 2 cores: set SAW_LEARNING_TEST=1")
 def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
     """Brief §8 check 6 at reduced size: small preset, locally generated pointmaze-medium-navigate."""
     from envs.ogbench_data import generate_dataset

@@ -11,12 +11,6 @@ import gymnasium as gym
 import numpy as np
 
 
-def ogbench_env(dataset_name: str, **env_kwargs) -> gym.Env:
-    import ogbench
-
-    return ogbench.make_env_and_datasets(dataset_name, env_only=True, **env_kwargs)
-
-
 def goal_conditioned_space(space: gym.spaces.Box) -> gym.spaces.Box:
     """The space of ``[obs; goal]``: ``space`` with its last axis doubled."""
     shape = (*space.shape[:-1], 2 * space.shape[-1])
@@ -29,8 +23,10 @@ class OGBenchGoalEnv(gym.Wrapper):
     """``env_config = {"dataset_name": "pointmaze-medium-navigate-v0", **env_kwargs}``."""
 
     def __init__(self, config: dict):
+        import ogbench
+
         config = dict(config)
-        super().__init__(ogbench_env(config.pop("dataset_name"), **config))
+        super().__init__(ogbench.make_env_and_datasets(config.pop("dataset_name"), env_only=True, **config))
         self.observation_space = goal_conditioned_space(self.env.observation_space)
         self._goal = None
 

@@ -14,8 +14,6 @@ from torch import nn
 
 LAYER_NORM_EPS = 1e-6
 MEAN_HEAD_GAIN = 0.1
-
-
 _GELU_K0 = math.sqrt(8 / math.pi)  # 2·sqrt(2/π)
 _GELU_K1 = _GELU_K0 * 0.044715
 
