@@ -56,10 +56,13 @@ OFFLINE_ALGORITHMS = {
 """Offline goal-conditioned algorithms (``--dataset``), built from ``rllib_ext.saw``."""
 
 
+def _unknown_algorithm(name: str) -> ValueError:
+    return ValueError(f"unknown algorithm {name!r}; known algorithms: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
+
+
 def get_algorithm(name: str) -> AlgorithmEntry:
     if name not in ALGORITHMS:
-        known = ", ".join([*ALGORITHMS, *OFFLINE_ALGORITHMS])
-        raise ValueError(f"unknown algorithm {name!r}; known algorithms: {known}")
+        raise _unknown_algorithm(name)
     return ALGORITHMS[name]
 
 
@@ -80,7 +83,7 @@ def build_offline_config(
     from rllib_ext.saw import GCBCConfig, GCIVLConfig, SAWConfig
 
     if algo not in OFFLINE_ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algo!r}; known algorithms: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
+        raise _unknown_algorithm(algo)
     check_dataset_name(dataset)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")

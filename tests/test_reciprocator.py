@@ -14,9 +14,9 @@ from envs.ipd import PAYOFFS
 from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
 from rllib_ext.reciprocator.influence import MatrixInfluence
 from rllib_ext.reciprocator.presets import reciprocator_config
-from rllib_ext.reciprocator.reciprocator import ReciprocatorConfig, policy_mapping_fn
+from rllib_ext.reciprocator.reciprocator import ReciprocatorConfig
 from rllib_ext.reciprocator.returns import normalized_returns
-from rllib_ext.naive_ppo import naive_ppo_config
+from rllib_ext.naive_ppo import naive_ppo_config, policy_mapping_fn
 
 AGENTS = ("player_0", "player_1")
 # (C, D), (D, D), (C, C): with P(defect) = 0.5 in every state the hand-worked influences are

@@ -280,6 +280,24 @@ class NeuralInfluence(InfluenceEstimator):
         immediate, future = self.influence_parts(obs, actions, rewards)
         return immediate + self.gamma * future
 
+    def _setup_training(
+        self, num_steps: int, gamma: float, epochs: int, minibatch_size: int, num_minibatches: int,
+        replay_batches: int, device: str, seed: int,
+    ) -> None:
+        """The settings and state every learned estimator shares (before its networks are built)."""
+        self.num_steps, self.gamma = num_steps, gamma
+        self.epochs, self.minibatch_size, self.num_minibatches = epochs, minibatch_size, num_minibatches
+        self.device = torch.device(device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.replay: deque = deque(maxlen=replay_batches)
+
+    def _train(self, loss_fn, num_rows: int, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``epochs`` passes of minibatches over at most ``minibatch_size * num_minibatches`` of ``num_rows``."""
+        num_samples = min(num_rows, self.minibatch_size * self.num_minibatches)
+        return train_minibatches(
+            loss_fn, self.optimizer, num_rows, num_samples, self.epochs, self.minibatch_size, self.generator, groups
+        )
+
     def get_state(self, include_replay: bool = True) -> dict:
         return _cpu_copy(
             {
@@ -332,16 +350,13 @@ class RewardFutureInfluence(NeuralInfluence):
         seed: int = 0,
     ) -> None:
         n = num_players
-        self.num_players, self.obs_dim, self.num_steps, self.gamma = n, obs_dim, num_steps, gamma
-        self.epochs, self.minibatch_size, self.num_minibatches = epochs, minibatch_size, num_minibatches
-        self.device = torch.device(device)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.num_players, self.obs_dim = n, obs_dim
+        self._setup_training(num_steps, gamma, epochs, minibatch_size, num_minibatches, replay_batches, device, seed)
         # Networks [R̂, R̂_{-0}, ..., R̂_{-(N-1)}, Q̂, Q̂_{-0}, ..., Q̂_{-(N-1)}]; label 0 = reward, 1 = future.
         mask = counterfactual_mask(n, n + obs_dim + 1).repeat(2, 1)
         self.label_kind = torch.tensor([0] * (n + 1) + [1] * (n + 1), device=self.device)
         self.nets = GroupedMLP(mask, hidden, n, self.generator).to(self.device)
         self.optimizer = torch.optim.Adam(self.nets.parameters(), lr=lr)
-        self.replay: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=replay_batches)
 
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         _check_batch(obs, actions, rewards, self.num_players)
@@ -366,10 +381,7 @@ class RewardFutureInfluence(NeuralInfluence):
             labels = targets.index_select(0, (idx + offsets).reshape(-1)).view(groups, -1, n)
             return ((self.nets(inputs) - labels) ** 2).mean(dim=(1, 2))
 
-        num_samples = min(num_rows, self.minibatch_size * self.num_minibatches)
-        first, last = train_minibatches(
-            mse, self.optimizer, num_rows, num_samples, self.epochs, self.minibatch_size, self.generator, groups
-        )
+        first, last = self._train(mse, num_rows, groups)
         return {
             "reward_loss_first_epoch": float(first[: n + 1].mean()),
             "reward_loss_last_epoch": float(last[: n + 1].mean()),
@@ -449,10 +461,8 @@ class CoinTransitionInfluence(NeuralInfluence):
         seed: int = 0,
     ) -> None:
         n, cells = self.num_players, grid_size**2
-        self.grid_size, self.num_steps, self.gamma, self.obs_dim = grid_size, num_steps, gamma, 2 * n * cells
-        self.epochs, self.minibatch_size, self.num_minibatches = epochs, minibatch_size, num_minibatches
-        self.device = torch.device(device)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.grid_size, self.obs_dim = grid_size, 2 * n * cells
+        self._setup_training(num_steps, gamma, epochs, minibatch_size, num_minibatches, replay_batches, device, seed)
         mask = counterfactual_mask(n, n + self.obs_dim + 1)  # [joint, without player 0, without player 1]
         self.reward_nets = GroupedMLP(mask, hidden, n, self.generator).to(self.device)
         self.transition_nets = GroupedMLP(mask, hidden, 2 * n * cells, self.generator).to(self.device)
@@ -461,7 +471,6 @@ class CoinTransitionInfluence(NeuralInfluence):
             self.value_net = coin_value_net(n, grid_size, hidden).to(self.device)
         self.nets = nn.ModuleList([self.value_net, self.reward_nets, self.transition_nets])
         self.optimizer = torch.optim.Adam(self.nets.parameters(), lr=lr)
-        self.replay: deque[tuple[np.ndarray, ...]] = deque(maxlen=replay_batches)
         cell_labels = torch.cartesian_prod(*[torch.arange(cells)] * (2 * n))  # every next state, entity cells
         self.next_states = nn.functional.one_hot(cell_labels, cells).float().view(-1, 2 * n, grid_size, grid_size)
         self.next_states = self.next_states.to(self.device)
@@ -513,11 +522,7 @@ class CoinTransitionInfluence(NeuralInfluence):
             ("reward", reward_mse, x.shape[0], n + 1),
             ("transition", transition_nll, transitions.shape[0], n + 1),
         ):
-            num_samples = min(num_rows, self.minibatch_size * self.num_minibatches)
-            first, last = train_minibatches(
-                loss_fn, self.optimizer, num_rows, num_samples, self.epochs, self.minibatch_size, self.generator,
-                groups,
-            )
+            first, last = self._train(loss_fn, num_rows, groups)
             losses[f"{name}_loss_first_epoch"] = float(first.mean())
             losses[f"{name}_loss_last_epoch"] = float(last.mean())
         return losses

@@ -25,6 +25,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 from envs import get_game, game_kwargs
 from rllib_ext.batched_env_runner import BatchedGameEnvRunner
 from rllib_ext.fixed_policies import FIXED_POLICIES, IPD_STRATEGIES
+from rllib_ext.naive_ppo import policy_mapping_fn
 from rllib_ext.reciprocator.coin_game_policy import ConvGRUPolicy
 from rllib_ext.reciprocator.influence import (
     CoinTransitionInfluence,
@@ -37,11 +38,6 @@ from rllib_ext.reciprocator.reciprocal_reward import IPD_ONE_STEP, RECIPROCAL_RE
 LEARNER_TYPES = ("reciprocator", "naive")
 AGENT_TYPES = LEARNER_TYPES + tuple(FIXED_POLICIES)
 DEFAULT_REWARD_TYPE = {"ipd": IPD_ONE_STEP, "coin_game": "petty_payoff"}
-
-
-def policy_mapping_fn(agent_id, episode=None, **kwargs):
-    """One policy per player: the module id is the agent id."""
-    return agent_id
 
 
 class ReciprocatorConfig(PPOConfig):
