@@ -19,14 +19,16 @@ from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
+from rllib_ext.reciprocator.circular_conv import CircularConv2d
+
 
 def conv_encoder(channels: int, grid_size: int, hidden: int) -> nn.Sequential:
     width = max(1, hidden // 4)
     kernel = grid_size if grid_size % 2 == 1 else grid_size + 1  # the grid size, rounded up to odd
-    conv = dict(kernel_size=kernel, padding="same", padding_mode="circular")
+    grid = (grid_size, grid_size)
     return nn.Sequential(
-        nn.Conv2d(channels, width, **conv), nn.ReLU(),
-        nn.Conv2d(width, width, **conv), nn.ReLU(),
+        CircularConv2d(channels, width, kernel, grid), nn.ReLU(),
+        CircularConv2d(width, width, kernel, grid), nn.ReLU(),
         nn.Flatten(), nn.Linear(width * grid_size * grid_size, hidden), nn.ReLU(),
     )
 

@@ -38,6 +38,15 @@ ESTIMATOR = "influence_estimator"
 STATE_ESTIMATOR, STATE_UPDATES = "estimator", "num_updates"
 
 
+def _column(sa, name: str) -> np.ndarray:
+    """An episode's observations, actions or rewards: the numpy buffer itself when it has no lookback."""
+    buffer = getattr(sa, name)
+    data = getattr(buffer, "data", None)
+    if getattr(buffer, "lookback", 1) == 0 and isinstance(data, np.ndarray):
+        return data
+    return np.asarray(getattr(sa, f"get_{name}")())
+
+
 def joint_arrays(episodes, agent_ids: Sequence[str], drop_last: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``obs [B,T,N,D]``, ``actions [B,T,N]``, ``rewards [B,T,N]`` of whole joint episodes.
 
@@ -54,9 +63,9 @@ def joint_arrays(episodes, agent_ids: Sequence[str], drop_last: bool) -> Tuple[n
         end = len(sas[0]) - 1 if drop_last else len(sas[0])
         if any(len(sa) != len(sas[0]) for sa in sas):
             raise ValueError("ReciprocalRewardConnector needs every player to act at every step")
-        obs.append(np.stack([np.asarray(sa.get_observations())[:end] for sa in sas], axis=1))
-        actions.append(np.stack([np.asarray(sa.get_actions())[:end] for sa in sas], axis=1))
-        rewards.append(np.stack([np.asarray(sa.get_rewards())[:end] for sa in sas], axis=1))
+        obs.append(np.stack([_column(sa, "observations")[:end] for sa in sas], axis=1))
+        actions.append(np.stack([_column(sa, "actions")[:end] for sa in sas], axis=1))
+        rewards.append(np.stack([_column(sa, "rewards")[:end] for sa in sas], axis=1))
     lengths = {len(a) for a in actions}
     if len(lengths) != 1:
         raise ValueError(f"episodes of different lengths {sorted(lengths)}; the games have a fixed length")

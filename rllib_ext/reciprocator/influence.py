@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from envs.ipd import PAYOFFS
+from rllib_ext.reciprocator.circular_conv import CircularConv2d
 
 
 class InfluenceEstimator(ABC):
@@ -410,7 +411,7 @@ def coin_value_net(num_players: int, grid_size: int, hidden: int) -> nn.Sequenti
     channels, kernel = hidden // 4, grid_size + (grid_size + 1) % 2
 
     def conv(in_channels: int) -> nn.Conv2d:
-        return nn.Conv2d(in_channels, channels, kernel, padding="same", padding_mode="circular")
+        return CircularConv2d(in_channels, channels, kernel, (grid_size, grid_size))
 
     return nn.Sequential(
         conv(2 * num_players), nn.ReLU(), conv(channels), nn.ReLU(), nn.Flatten(),

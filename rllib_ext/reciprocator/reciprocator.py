@@ -57,6 +57,7 @@ class ReciprocatorConfig(PPOConfig):
         self.estimator_config: Dict = {}
         self.policy_model = "mlp"
         self.policy_hiddens: List[int] = [2, 2]
+        self.bulk_learner_batch = True
         # The official PPO: lambda 1 (Monte-Carlo), no KL term, no clipping of the value loss or gradients.
         self.lambda_ = 1.0
         self.use_kl_loss = False
@@ -80,6 +81,7 @@ class ReciprocatorConfig(PPOConfig):
         estimator_config: Dict = NotProvided,
         policy_model: str = NotProvided,
         policy_hiddens: List[int] = NotProvided,
+        bulk_learner_batch: bool = NotProvided,
         **kwargs,
     ) -> "ReciprocatorConfig":
         """Reciprocator settings on top of PPO's.
@@ -106,6 +108,10 @@ class ReciprocatorConfig(PPOConfig):
                 IPD policy), ``conv_gru`` (the official Coin Game policy: conv encoder + GRU, separate
                 critic) or ``default`` (RLlib's default PPO model).
             policy_hiddens: hidden sizes of the ``mlp`` policy.
+            bulk_learner_batch: build PPO's train batch from whole, equal-length episodes with array
+                operations (``bulk_batch.EpisodesToBatchInBulk``: the same batch as RLlib's per-episode
+                learner pieces, which run instead for other episodes); needs ``normalize_returns``.
+                False keeps RLlib's stock pieces (for comparisons).
         """
         super().training(**kwargs)
         for name, value in dict(
@@ -116,7 +122,7 @@ class ReciprocatorConfig(PPOConfig):
             estimator_fit_initialization_episodes=estimator_fit_initialization_episodes,
             estimator_fit_period=estimator_fit_period, estimator_config=estimator_config,
             influence_estimator=influence_estimator,
-            policy_model=policy_model, policy_hiddens=policy_hiddens,
+            policy_model=policy_model, policy_hiddens=policy_hiddens, bulk_learner_batch=bulk_learner_batch,
         ).items():
             if value is not NotProvided:
                 setattr(self, name, list(value) if name == "agent_types" else value)

@@ -2,10 +2,30 @@
 reward-influence connector in its pipeline."""
 
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
-from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate, GeneralAdvantageEstimation
+from ray.rllib.connectors.common import (
+    AddObservationsFromEpisodesToBatch,
+    AddStatesFromEpisodesToBatch,
+    AddTimeDimToBatchAndZeroPad,
+    AgentToModuleMapping,
+    BatchIndividualItems,
+)
+from ray.rllib.connectors.learner import (
+    AddColumnsFromEpisodesToTrainBatch,
+    AddOneTsToEpisodesAndTruncate,
+    GeneralAdvantageEstimation,
+)
 
+from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk
 from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
 from rllib_ext.reciprocator.returns import NormalizedMonteCarloReturns
+
+
+STOCK_PIECES = [
+    AddOneTsToEpisodesAndTruncate, AddObservationsFromEpisodesToBatch, AddColumnsFromEpisodesToTrainBatch,
+    AddTimeDimToBatchAndZeroPad, AddStatesFromEpisodesToBatch, AgentToModuleMapping, BatchIndividualItems,
+]
+"""PPO's default learner pieces from episodes to a numpy batch, in order (RLlib 2.60), which
+``EpisodesToBatchInBulk`` stands in for."""
 
 
 class ReciprocatorTorchLearner(PPOTorchLearner):
@@ -14,31 +34,43 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
     Pipeline: ``AddOneTsToEpisodesAndTruncate`` -> ``ReciprocalRewardConnector`` (if any player is a
     Reciprocator) -> RLlib's batching pieces -> ``NormalizedMonteCarloReturns`` (with
     ``normalize_returns``, the official targets) or RLlib's GAE.
+
+    With ``bulk_learner_batch`` (and ``normalize_returns``, and no custom learner pieces):
+    ``ReciprocalRewardConnector`` -> ``EpisodesToBatchInBulk`` (the same batch as RLlib's pieces from
+    ``AddOneTsToEpisodesAndTruncate`` to ``BatchIndividualItems``, built with array operations; it
+    runs those pieces itself when the episodes are not whole and of one length) -> ``NumpyToTensor``
+    -> ``NormalizedMonteCarloReturns``.
     """
 
     def build(self) -> None:
         super().build()
         config = self.config
-        if self._learner_connector is None:
+        pipeline = self._learner_connector
+        if pipeline is None:
             return
         if config.normalize_returns:
-            self._learner_connector.remove(GeneralAdvantageEstimation)
-            self._learner_connector.append(NormalizedMonteCarloReturns(gamma=config.gamma))
+            pipeline.remove(GeneralAdvantageEstimation)
+            pipeline.append(NormalizedMonteCarloReturns(gamma=config.gamma))
         reciprocators = config.reciprocator_ids()
-        if reciprocators:
-            self._learner_connector.insert_after(
-                AddOneTsToEpisodesAndTruncate,
-                ReciprocalRewardConnector(
-                    reciprocators={aid: aid for aid in reciprocators},
-                    estimator=config.build_estimator(),
-                    gamma=config.gamma,
-                    kind=config.resolved_reciprocal_reward_type(),
-                    weight=config.reciprocal_reward_schedule(),
-                    normalize_reward=config.normalize_reciprocal_reward,
-                    fit_schedule=config.fit_schedule(),
-                    agent_ids=config.agent_ids(),
-                ),
-            )
+        shaping = [ReciprocalRewardConnector(
+            reciprocators={aid: aid for aid in reciprocators},
+            estimator=config.build_estimator(),
+            gamma=config.gamma,
+            kind=config.resolved_reciprocal_reward_type(),
+            weight=config.reciprocal_reward_schedule(),
+            normalize_reward=config.normalize_reciprocal_reward,
+            fit_schedule=config.fit_schedule(),
+            agent_ids=config.agent_ids(),
+        )] if reciprocators else []
+        stock = [type(c) for c in pipeline.connectors]
+        if config.bulk_learner_batch and config.normalize_returns and stock[: len(STOCK_PIECES)] == STOCK_PIECES:
+            # Shape the rewards on the episodes, then build the batch in bulk (or with the stock
+            # pieces when the episodes do not qualify); NumpyToTensor and the targets follow as before.
+            n = len(STOCK_PIECES)
+            pipeline.connectors = [*shaping, EpisodesToBatchInBulk(stock_pieces=pipeline.connectors[:n]),
+                                   *pipeline.connectors[n:]]
+        elif shaping:
+            pipeline.insert_after(AddOneTsToEpisodesAndTruncate, shaping[0])
 
     @property
     def reciprocal_reward_connector(self):

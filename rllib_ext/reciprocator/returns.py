@@ -8,6 +8,7 @@ PPO's learner pipeline to do exactly that.
 """
 
 import numpy as np
+import torch
 from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
 from ray.rllib.connectors.learner.general_advantage_estimation import GeneralAdvantageEstimation
 from ray.rllib.core.columns import Columns
@@ -16,6 +17,27 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
 from ray.rllib.utils.postprocessing.zero_padding import split_and_zero_pad_n_episodes, unpad_data_if_necessary
+
+from rllib_ext.reciprocator.bulk_batch import EPISODE_LENS
+
+
+def _uniform(lens) -> bool:
+    return len(lens) > 0 and all(n == lens[0] for n in lens)
+
+
+def _unpad(lens, data: np.ndarray) -> np.ndarray:
+    """``unpad_data_if_necessary``, as a slice when every episode fits one padded sequence of the same length."""
+    if data.ndim >= 2 and data.shape[0] == len(lens) and _uniform(lens) and lens[0] <= data.shape[1]:
+        return data[:, : lens[0]].reshape(-1, *data.shape[2:])
+    return unpad_data_if_necessary(lens, data)
+
+
+def _split_and_zero_pad(x: np.ndarray, lens, max_seq_len: int) -> np.ndarray:
+    """``split_and_zero_pad_n_episodes`` stacked, as a reshape when every episode fits one sequence."""
+    if _uniform(lens) and lens[0] <= max_seq_len and x.shape[0] == len(lens) * lens[0]:
+        x = x.reshape(len(lens), lens[0], *x.shape[1:])
+        return np.concatenate([x, np.zeros((len(lens), max_seq_len - lens[0], *x.shape[2:]), x.dtype)], axis=1)
+    return np.stack(split_and_zero_pad_n_episodes(x, episode_lens=lens, max_seq_len=max_seq_len))
 
 
 def normalized_returns(returns: np.ndarray, mask: np.ndarray, eps: float = 1e-5) -> np.ndarray:
@@ -30,21 +52,25 @@ class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
     def __init__(self, input_observation_space=None, input_action_space=None, *, gamma):
         super().__init__(input_observation_space, input_action_space, gamma=gamma, lambda_=1.0)
 
-    def __call__(self, *, rl_module, episodes, batch, **kwargs):
+    def __call__(self, *, rl_module, episodes, batch, shared_data=None, **kwargs):
         device, results = None, {}
+        bulk_lens = (shared_data or {}).get(EPISODE_LENS, {})
         for module_id, module_batch in batch.items():
             module = rl_module[module_id]
             if not isinstance(module, ValueFunctionAPI):
                 continue
-            values_t = module.compute_values(module_batch)
+            with torch.no_grad():
+                values_t = module.compute_values(module_batch)
             device = values_t.device
-            lens = [len(e) for e in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False)
-                    if e.module_id in (None, module_id)]
+            lens = bulk_lens.get(module_id)
+            if lens is None:
+                lens = [len(e) for e in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False)
+                        if e.module_id in (None, module_id)]
 
             def column(col):
-                return unpad_data_if_necessary(lens, convert_to_numpy(module_batch[col]))
+                return _unpad(lens, convert_to_numpy(module_batch[col]))
 
-            values = unpad_data_if_necessary(lens, convert_to_numpy(values_t))
+            values = _unpad(lens, convert_to_numpy(values_t))
             returns = compute_value_targets(
                 values=np.zeros_like(values),  # no bootstrapping: the games end
                 rewards=column(Columns.REWARDS),
@@ -57,8 +83,7 @@ class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
             advantages = targets - values
             if module.is_stateful():
                 seq = module.model_config["max_seq_len"]
-                targets, advantages = (np.stack(split_and_zero_pad_n_episodes(x, episode_lens=lens, max_seq_len=seq))
-                                       for x in (targets, advantages))
+                targets, advantages = (_split_and_zero_pad(x, lens, seq) for x in (targets, advantages))
             results[module_id] = {Postprocessing.VALUE_TARGETS: targets.astype(np.float32),
                                   Postprocessing.ADVANTAGES: advantages.astype(np.float32)}
         if self._numpy_to_tensor_connector is None:
