@@ -310,6 +310,25 @@ def test_missing_dataset_is_refused_before_ray_starts(tmp_path, no_ray_start):
         SAWConfig().training(dataset_path=str(tmp_path / f"{DATASET}.npz")).build_algo()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when no GPU is present")
+def test_gpu_learner_without_a_gpu_is_a_clear_error(dataset_path, ray_session):
+    config = SAWConfig().training(dataset_path=dataset_path, **TINY).learners(num_gpus_per_learner=1)
+    config.validate()  # valid: the driver may lack the GPU its learner will run on (Tune, clusters)
+    with pytest.raises(ValueError, match="`num_gpus_per_learner` is 1 but torch finds no CUDA GPU"):
+        config.build_algo()
+
+
+@pytest.mark.parametrize("obs_dim, act_dim, what", [(3, 2, "observations"), (2, 3, "actions")])
+def test_a_file_that_does_not_fit_the_env_is_refused(tmp_path, ray_session, obs_dim, act_dim, what):
+    rng = np.random.default_rng(0)
+    terminals = np.arange(100) % 50 == 49
+    path = tmp_path / f"{DATASET}.npz"
+    np.savez(path, observations=rng.normal(size=(100, obs_dim)).astype(np.float32),
+             actions=rng.uniform(-1, 1, (100, act_dim)).astype(np.float32), terminals=terminals)
+    with pytest.raises(ValueError, match=f"`dataset_path` {what} .* do not match the env"):
+        SAWConfig().training(dataset_path=str(path), **TINY).build_algo()
+
+
 def test_subgoal_steps_only_matter_for_saw(dataset_path, no_ray_start):
     GCIVLConfig().training(dataset_path=dataset_path, subgoal_steps=1000).validate()
 

@@ -267,6 +267,23 @@ def _is_dims(dims) -> bool:
     return isinstance(dims, (tuple, list)) and len(dims) > 0 and all(_is_int(d, 1) for d in dims)
 
 
+def _check_local_learner_gpu(config: SAWConfig) -> None:
+    """A local learner (``num_learners=0``) asked for a GPU must find one in this process.
+
+    Checked here rather than in ``validate()``: under Tune or on a cluster the config is validated
+    on a driver that may have no GPU while the algorithm itself runs where one is.
+    """
+    if config.num_learners == 0 and config.num_gpus_per_learner > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"`num_gpus_per_learner` is {config.num_gpus_per_learner} but torch finds no CUDA GPU "
+                f"here (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
+                "set it to 0 to train on the CPU, or install a CUDA build of torch"
+            )
+
+
 class SAW(Algorithm):
     """Offline goal-conditioned RL from an in-memory OGBench dataset with hindsight relabelling.
 
@@ -288,6 +305,7 @@ class SAW(Algorithm):
 
     @override(Algorithm)
     def setup(self, config: SAWConfig) -> None:
+        _check_local_learner_gpu(config)
         super().setup(config)
         dataset = data.load(config.dataset_path)
         observations = dataset["observations"]
@@ -296,6 +314,12 @@ class SAW(Algorithm):
             raise ValueError(
                 f"`dataset_path` observations {observations.shape[1:]} do not match the env of "
                 f"`dataset_name` {config.dataset_name!r} (goal-conditioned observations {env_shape})"
+            )
+        action_shape = self.env_runner.module.action_space.shape
+        if dataset["actions"].shape[1:] != action_shape:
+            raise ValueError(
+                f"`dataset_path` actions {dataset['actions'].shape[1:]} do not match the env of "
+                f"`dataset_name` {config.dataset_name!r} (actions {action_shape})"
             )
         self.goal_sampler = GoalSampler(
             observations,
