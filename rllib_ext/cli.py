@@ -5,6 +5,7 @@ values, the output folder) happens before Ray starts.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ EPILOG = """examples:
   rllib-ext train saw --dataset pointmaze-medium-navigate-v0 --data data/pointmaze-medium-navigate-v0.npz --steps 20000
   rllib-ext eval runs/ppo-ipd-20261125-120000/checkpoints/final --episodes 256
   rllib-ext datagen pointmaze-medium-navigate-v0 --episodes 100 --out data/pointmaze-medium-navigate-v0.npz
+  rllib-ext tune reciprocator --env ipd --agents reciprocator,naive --samples 16 --iterations 30
+  rllib-ext submit --address http://HEAD:8265 -- train reciprocator --env ipd --iterations 60
 """
 
 
@@ -61,6 +64,57 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also checkpoint every N iterations (default 100; the final one is always kept)")
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
 
+    tn = sub.add_parser(
+        "tune",
+        help="search hyperparameters with Ray Tune + Optuna",
+        description="Search a space of settings with Optuna (TPE) and ASHA early stopping; each trial "
+        "trains ALGO like `train` would. Writes Tune's results to --storage/--name, plus best_config.json, "
+        "trials.csv and search.png. Default spaces: tuning/spaces.py.",
+    )
+    tn.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
+    tn.add_argument("--env", help="game name for game algorithms: ipd or coin_game")
+    tn.add_argument("--dataset", help="OGBench dataset name for offline algorithms")
+    tn.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
+    tn.add_argument("--preset", default="small", help="settings bundle around which to search (default small)")
+    tn.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="fixed override, as for train; repeatable")
+    tn.add_argument("--agents", help="comma-separated agent type of each player (games)")
+    tn.add_argument("--seed", type=int, default=0, help="seed of every trial and of the Optuna sampler (default 0)")
+    tn.add_argument("--samples", type=int, default=8, help="trials (default 8)")
+    tn.add_argument("--iterations", type=int, default=10, help="training iterations per trial (default 10)")
+    tn.add_argument("--eval-episodes", type=int, default=20, help="offline: episodes per task per evaluation")
+    tn.add_argument("--space", help="Python file defining SPACE (and optionally POINTS_TO_EVALUATE)")
+    tn.add_argument("--no-warm-start", action="store_true",
+                    help="do not evaluate the preset's own values first")
+    tn.add_argument("--metric", help="result key to optimise, '/'-separated (default: the naive opponent's "
+                    "cooperation / own-coin rate when a reciprocator faces a naive learner, else the joint "
+                    "return; offline: evaluation/success)")
+    tn.add_argument("--mode", default="max", help="max or min (default max)")
+    tn.add_argument("--max-concurrent", type=int, help="trials at once (default: as many as resources allow)")
+    tn.add_argument("--grace-period", type=int, help="ASHA: iterations before a trial can be stopped "
+                    "(default iterations/4)")
+    tn.add_argument("--storage", default="runs/tune", help="folder or URI (s3://...) for results (default runs/tune)")
+    tn.add_argument("--name", help="search name, a folder under --storage (default ALGO-ENV-TIME)")
+    tn.add_argument("--resume", action="store_true", help="continue the interrupted search --storage/--name")
+    tn.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+
+    sm = sub.add_parser(
+        "submit",
+        help="run a command on a Ray cluster (Ray Jobs API)",
+        description="Submit `rllib-ext COMMAND ...` as a Ray job: the project folder is uploaded as the "
+        "job's working_dir (without .git, .venv, runs/, data/) with its requirements, the logs stream "
+        "here and the command's exit code is returned. `submit status|logs|stop JOB_ID` manage jobs.",
+        usage="rllib-ext submit [--address URL] [--no-wait] [--no-requirements] [--env-var K=V] -- COMMAND ...\n"
+        "       rllib-ext submit [--address URL] status|logs|stop JOB_ID [--follow]",
+    )
+    sm.add_argument("--address", help="the cluster's dashboard, http://HEAD:8265 (default RAY_ADDRESS)")
+    sm.add_argument("--no-wait", action="store_true", help="return once submitted")
+    sm.add_argument("--no-requirements", action="store_true",
+                    help="do not pip-install the project's requirements in the job (the image has them)")
+    sm.add_argument("--env-var", action="append", default=[], metavar="K=V", help="environment of the job")
+    sm.add_argument("--follow", action="store_true", help="with logs: stream until the job ends")
+    sm.add_argument("job", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+
     dg = sub.add_parser(
         "datagen",
         help="generate an OGBench dataset locally (no download)",
@@ -95,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+    except (ValueError, FileExistsError, FileNotFoundError, ConnectionError) as e:
         print(f"rllib-ext {args.command}: error: {e}", file=sys.stderr)
         return 2
 
@@ -109,10 +163,7 @@ def cmd_train(args) -> int:
     from rllib_ext.algorithms import build_config, get_algorithm
     from rllib_ext.training import results_table, train
 
-    if not args.env:
-        raise ValueError(f"{args.algo} trains on a game: give --env (ipd or coin_game)")
-    agents = [a.strip() for a in args.agents.split(",")] if args.agents else None
-    config = build_config(args.algo, args.env, agents, args.preset, args.sets, args.seed)
+    config = _game_config(args)
     iterations = args.iterations
     if iterations is None:
         iterations = get_algorithm(args.algo).default_iterations(args.env, args.preset)
@@ -127,19 +178,36 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _train_offline(args) -> int:
+def _game_config(args):
+    from rllib_ext.algorithms import build_config
+
+    if not args.env:
+        raise ValueError(f"{args.algo} trains on a game: give --env (ipd or coin_game)")
+    return build_config(args.algo, args.env, _agents(args), args.preset, args.sets, args.seed)
+
+
+def _agents(args) -> Optional[List[str]]:
+    return [a.strip() for a in args.agents.split(",")] if args.agents else None
+
+
+def _offline_config(args):
     from rllib_ext.algorithms import build_offline_config
-    from rllib_ext.run_folder import RunFolder
-    from rllib_ext.training import success_table, train
 
     if not args.dataset:
         raise ValueError(f"{args.algo} trains offline: give --dataset (and --data FILE)")
-    data = args.data or f"data/{args.dataset}.npz"
+    data = os.path.abspath(args.data or f"data/{args.dataset}.npz")
+    return build_offline_config(args.algo, args.dataset, data, args.preset, args.sets, args.seed,
+                                args.eval_episodes)
+
+
+def _train_offline(args) -> int:
+    from rllib_ext.run_folder import RunFolder
+    from rllib_ext.training import success_table, train
+
     steps = args.steps if args.steps is not None else (1_000_000 if args.preset == "paper" else 20_000)
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
-    config = build_offline_config(args.algo, args.dataset, data, args.preset, args.sets, args.seed,
-                                  args.eval_episodes)
+    config = _offline_config(args)
     iterations = -(-steps // config.num_steps_per_iteration)
     config.evaluation(evaluation_interval=max(1, iterations // 10))
     out = Path(args.out or f"runs/{args.algo}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -177,7 +245,116 @@ def cmd_datagen(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "datagen": cmd_datagen}
+def cmd_tune(args) -> int:
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EPISODE_RETURN_MEAN
+
+    from tuning.search import check_search, preset_point, run_search, search_path
+    from tuning.spaces import default_space, load_space
+
+    if args.algo in OFFLINE_ALGORITHMS:
+        config = _offline_config(args)
+        # Every iteration is evaluated (Tune's scheduler and searcher need the metric each time), in
+        # the trial's own process unless --set eval_num_workers=N says otherwise.
+        config.evaluation(evaluation_interval=1)
+        if not any(s.strip().startswith("eval_num_workers") for s in args.sets):
+            config.training(eval_num_workers=1)
+        label, metric = args.dataset, "evaluation/success"
+    else:
+        config = _game_config(args)
+        label, metric = args.env, f"{ENV_RUNNER_RESULTS}/{EPISODE_RETURN_MEAN}"
+        agents = _agents(args) or []
+        if "reciprocator" in agents and "naive" in agents:
+            from envs import get_game
+
+            metric = f"{ENV_RUNNER_RESULTS}/game/player_{agents.index('naive')}/{get_game(args.env).headline_metrics[0]}"
+    metric = args.metric or metric
+    space, points = load_space(args.space) if args.space else (default_space(args.algo), [])
+    if not points and not args.no_warm_start:
+        points = [p for p in [preset_point(config, space)] if p]
+    check_search(config, space, points, args.mode)
+    if args.samples < 1 or args.iterations < 1:
+        raise ValueError(f"--samples and --iterations must be >= 1, got {args.samples} and {args.iterations}")
+    name = args.name or f"{args.algo}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = search_path(args.storage, name, args.resume)  # refuses to overwrite, before Ray starts
+    bundle = config.algo_class.default_resource_request(config).required_resources
+    print(f"searching {len(space)} settings over {args.samples} trials x {args.iterations} iterations, "
+          f"{args.mode} {metric}; each trial asks for "
+          + ", ".join(f"{v:g} {k}" for k, v in sorted(bundle.items()) if v) + f"; results in {path}", flush=True)
+    from rllib_ext.training import ray_runtime
+
+    with ray_runtime(args.address):
+        report = run_search(config, space, metric=metric, mode=args.mode, name=name, num_samples=args.samples,
+                            iterations=args.iterations, storage_path=args.storage, points_to_evaluate=points,
+                            max_concurrent_trials=args.max_concurrent, grace_period=args.grace_period,
+                            seed=args.seed, resume=args.resume)
+    best = report.best
+    print(f"best trial {best['trial_id']}: {metric} = {best['value']:.4g} with " + " ".join(best["set"]))
+    where = f"--env {args.env}" + (f" --agents {args.agents}" if args.agents else "") if args.env \
+        else f"--dataset {args.dataset}" + (f" --data {args.data}" if args.data else "")
+    fixed = [f"--set {s}" for s in args.sets + best["set"]]
+    print(f"train it: rllib-ext train {args.algo} {where} --preset {args.preset} --seed {args.seed} " + " ".join(fixed))
+    print(f"results: {report.path} (best_config.json, trials.csv, search.png)")
+    if report.finished < args.samples:
+        print(f"search interrupted with {report.finished} of {args.samples} trials finished; continue it with "
+              f"the same command plus --name {name} --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from cluster.jobs import job_client, project_runtime_env, report_status, submit_command
+
+    job = args.job[1:] if args.job[:1] == ["--"] else args.job
+    if not job:
+        raise ValueError("nothing to submit: rllib-ext submit [options] -- COMMAND ... (e.g. -- train ppo --env ipd)")
+    if job[0] in ("status", "logs", "stop"):
+        if len(job) != 2:
+            raise ValueError(f"usage: rllib-ext submit {job[0]} JOB_ID")
+        client = job_client(args.address)
+        if job[0] == "status":
+            return report_status(client, job[1])
+        if job[0] == "stop":
+            print(f"job {job[1]}: stop requested" if client.stop_job(job[1]) else f"job {job[1]} is not running")
+            return 0
+        if args.follow:
+            from cluster.jobs import follow
+
+            return follow(client, job[1])
+        print(client.get_job_logs(job[1]), end="")
+        return 0
+    _check_job(job)
+    env_vars = dict(_split_env_var(v) for v in args.env_var)
+    runtime_env = project_runtime_env(requirements=not args.no_requirements, env_vars=env_vars)
+    client = job_client(args.address)
+    return submit_command(client, job, runtime_env, wait=not args.no_wait)
+
+
+def _check_job(job: List[str]) -> None:
+    """The same checks the job's command makes before its Ray work (game configs, search spaces),
+    here, before anything reaches the cluster. Offline data files are the cluster's to check."""
+    if job[0] == "submit":
+        raise ValueError("submit inside submit: give the command to run, e.g. -- train ppo --env ipd")
+    try:
+        inner = build_parser().parse_args(job)
+    except SystemExit as e:
+        raise ValueError(f"the command to submit is invalid: rllib-ext {' '.join(job)}") from e
+    if inner.command in ("train", "tune") and inner.algo not in OFFLINE_ALGORITHMS:
+        config = _game_config(inner)
+        if inner.command == "tune" and inner.space:
+            from tuning.search import check_search
+            from tuning.spaces import load_space
+
+            check_search(config, *load_space(inner.space), inner.mode)
+
+
+def _split_env_var(text: str):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--env-var expects K=V, got {text!r}")
+    return key, value
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "datagen": cmd_datagen, "tune": cmd_tune, "submit": cmd_submit}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -77,6 +77,19 @@ def apply_overrides(config: AlgorithmConfig, assignments: Iterable[str]) -> Set[
     return changed
 
 
+def set_setting(config: AlgorithmConfig, key: str, value: Any) -> None:
+    """Set one setting: an attribute (``lr``), a game parameter (``env.grid_size``) or an entry of
+    a dict attribute (``estimator_config.lr``); unknown keys and bad values raise a ValueError."""
+    head, dot, name = key.partition(".")
+    if not dot:
+        _set_config_key(config, key, value)
+        return
+    attr = "env_config" if head == "env" else head
+    if not isinstance(getattr(config, attr, None), dict) or not name:
+        raise ValueError(f"unknown setting {key!r}: {head!r} is not a dict setting of {type(config).__name__}")
+    setattr(config, attr, {**getattr(config, attr), name: value})
+
+
 def _set_config_key(config: AlgorithmConfig, key: str, value: Any) -> None:
     cls = type(config)
     public = [k for k in vars(config) if not k.startswith("_")] + [

@@ -16,15 +16,23 @@ from rllib_ext.run_folder import RunFolder, flatten_result, success_metrics
 
 @contextlib.contextmanager
 def ray_runtime(address: Optional[str] = None) -> Iterator[None]:
-    """Use the running Ray (``address``/``RAY_ADDRESS``, or one already initialised) or start one."""
+    """Use the running Ray (``address``/``RAY_ADDRESS``, or one already initialised) or start one.
+
+    ``auto`` finds a cluster started on this machine with ``ray start``; a ``host:port`` that does
+    not answer is a ConnectionError within seconds (``ray.init`` itself would retry for minutes).
+    """
     if ray.is_initialized():
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
+        if address != "auto" and "://" not in address:
+            from cluster.jobs import check_reachable
+
+            check_reachable(address, default_port=6379)
         ray.init(address=address)
     else:
-        ray.init(include_dashboard=False, configure_logging=True, logging_level="WARNING")
+        ray.init(address="local", include_dashboard=False, configure_logging=True, logging_level="WARNING")
     try:
         yield
     finally:

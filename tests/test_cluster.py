@@ -1,0 +1,102 @@
+"""Cluster use: `rllib-ext submit` against a real two-node Ray cluster on 127.0.0.1, and fast errors.
+
+The cluster is started with `ray start` (a head with 1 CPU and a second node with 2 CPUs, its own
+temp dir and token) and stopped by PID at the end; nothing else on the machine is touched.
+"""
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from local_cluster import LocalCluster, free_ports
+from rllib_ext.cli import main
+
+CLI = [sys.executable, "-m", "rllib_ext.cli"]
+SMALL_IPD = ["--env", "ipd", "--set", "num_envs_per_env_runner=32"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        c.start_head(num_cpus=1)
+        c.add_node(num_cpus=2)
+        yield c
+    finally:
+        c.stop()
+        assert not c.pids(), "the test cluster's processes outlived stop()"
+
+
+def submit(cluster, *args, timeout=420):
+    return subprocess.run([*CLI, "submit", "--address", cluster.dashboard, *args], env=cluster.env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_submit_runs_training_on_the_cluster(cluster, tmp_path):
+    out = tmp_path / "run"
+    done = submit(cluster, "--", "train", "ppo", *SMALL_IPD, "--iterations", "2", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "iter    2/2" in done.stdout  # the job's own progress lines, streamed back
+    job_id = re.search(r"submitted job (\S+):", done.stdout).group(1)
+    assert f"job {job_id}: SUCCEEDED (exit code 0)" in done.stdout
+    assert json.loads((out / "result.json").read_text())["training_iteration"] == 2
+
+    logs = subprocess.run([*CLI, "submit", "--address", cluster.dashboard, "logs", job_id], env=cluster.env,
+                          capture_output=True, text=True, timeout=60)
+    assert logs.returncode == 0 and "iter    2/2" in logs.stdout
+    status = subprocess.run([*CLI, "submit", "--address", cluster.dashboard, "status", job_id], env=cluster.env,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "SUCCEEDED" in status.stdout
+
+
+def test_failing_job_is_reported_with_its_exit_code(cluster, tmp_path):
+    done = submit(cluster, "--", "eval", str(tmp_path / "no-such-checkpoint"))
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"job \S+: FAILED \(exit code 2\)", done.stdout)
+    assert "is not an RLlib checkpoint" in done.stderr  # among the job's last log lines
+
+
+def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_path):
+    done = submit(cluster, "--", "tune", "ppo", *SMALL_IPD, "--samples", "4", "--iterations", "2",
+                  "--max-concurrent", "3", "--storage", str(tmp_path), "--name", "search")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with open(tmp_path / "search" / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(int(r["iterations"]) >= 1 for r in rows)
+    # Both nodes share this machine's IP, so ask Ray's state API which node ran each trial's actor.
+    query = ("import json; from ray.util.state import list_actors; "
+             f"print(json.dumps([a.node_id for a in list_actors(address='{cluster.dashboard}', "
+             "filters=[('class_name', '=', 'PPO')], limit=1000)]))")
+    nodes = subprocess.run([sys.executable, "-c", query], env=cluster.env, capture_output=True, text=True, timeout=60)
+    assert nodes.returncode == 0, nodes.stderr[-2000:]
+    node_ids = json.loads(nodes.stdout.strip().splitlines()[-1])
+    assert len(node_ids) >= 4 and len(set(node_ids)) == 2, node_ids
+
+
+def test_unreachable_cluster_is_an_error_within_seconds(capsys):
+    (port,) = free_ports(1)
+    start = time.perf_counter()
+    assert main(["submit", "--address", f"http://127.0.0.1:{port}", "--", "train", "ppo", "--env", "ipd"]) == 2
+    assert main(["train", "ppo", "--env", "ipd", "--address", f"127.0.0.1:{port}"]) == 2
+    assert time.perf_counter() - start < 30
+    err = capsys.readouterr().err
+    assert err.count(f"nothing answers at") == 2 and str(port) in err
+
+
+@pytest.mark.usefixtures("no_ray_start")
+@pytest.mark.parametrize("job, message", [
+    (["train", "ppo", "--env", "chess"], "unknown env 'chess'"),
+    (["train", "ppo", "--env", "ipd", "--set", "lrr=0.1"], "unknown setting 'lrr'"),
+    (["submit", "--", "train", "ppo"], "submit inside submit"),
+    ([], "nothing to submit"),
+])
+def test_bad_job_is_refused_before_contacting_the_cluster(job, message, capsys):
+    # Port 9 (discard) on loopback answers nothing: an error about the address would mean the job
+    # was not checked first.
+    assert main(["submit", "--address", "http://127.0.0.1:9", "--", *job]) == 2
+    assert message in capsys.readouterr().err
