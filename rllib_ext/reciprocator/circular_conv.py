@@ -31,6 +31,9 @@ class CircularConv2d(nn.Conv2d):
     """``nn.Conv2d(in, out, kernel, padding="same", padding_mode="circular")`` for inputs of one fixed
     ``grid`` shape ``(H, W)``, computed as a dense matrix product (odd square kernels, stride 1)."""
 
+    use_matmul = True
+    """False: every instance in this process runs ``nn.Conv2d``'s padded convolution (for timing comparisons)."""
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, grid: tuple) -> None:
         if kernel_size % 2 != 1:
             raise ValueError(f"CircularConv2d needs an odd kernel, got {kernel_size}")
@@ -45,7 +48,7 @@ class CircularConv2d(nn.Conv2d):
         return w.reshape(self.out_channels * cells, self.in_channels * cells)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != self.grid:
+        if not self.use_matmul or tuple(x.shape[-2:]) != self.grid:
             return super().forward(x)
         lead = x.shape[:-3]
         cells = self._index.shape[0]
