@@ -6,8 +6,8 @@ pointmaze-medium so that the env of the name (2-d observations, 2-d actions) mat
 """
 
 import math
-import os
 import pickle
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -410,35 +410,65 @@ def test_registered_for_tune_and_config_survives_its_dict_round_trip(dataset_pat
     copy.validate()
 
 
-# Measured with this code (small preset, 1000-episode local dataset generated with seed 0):
-# SAW seed 0: 0.22 / 0.44 / 0.50 / 0.80 at 5k / 10k / 15k / 20k steps (10 episodes per task);
-# SAW seed 1: 0.26 / 0.69 at 10k / 20k (20 per task). GCBC at 20k: 0.22 (seed 0), 0.00 (seed 1);
-# GCIVL at 20k: 0.20 (seed 0). The official JAX SAW reached 0.62 at 20k (brief §8 check 6).
-LEARNING_STEPS = 20_000
+# The CI learning test (brief §8 check 6 at CI size). The small preset alone needs ~20k steps
+# (~10 min of SAW on 2 cores) to separate SAW from GCBC: on a 1000-episode dataset SAW reached
+# 0.22 / 0.44 / 0.80 at 5k / 10k / 20k steps (seed 0; seed 1: 0.69 at 20k), GCBC 0.22 / 0.00 at 20k
+# (seeds 0 / 1). With a faster learning rate and target update (LEARNING_OVERRIDES, for both
+# algorithms) SAW gets there in a few thousand steps. Measured with this code and these settings
+# (300-episode dataset of seed 0, 10 episodes per task, training seeds 0 / 1 / 2):
+#   at 6k steps (the test):  SAW  0.80 / 0.60 / 0.96     GCBC 0.26 / 0.26 / 0.18
+#   at every evaluation (seed 0: each 1k steps, SAW to 7k, GCBC to 8k; seeds 1, 2: 2k, 4k, 6k):
+#     SAW  0.40-0.90 / 0.60 / 0.60-0.96 (0.60 or more from 3k steps on)
+#     GCBC 0.04-0.40 / 0.16-0.40 / 0.18-0.42
+# SAW always solved tasks 1, 2 and 5, sometimes 3 and 4; GCBC rarely more than two tasks. Thresholds:
+# SAW >= 0.5 (lowest measured 0.60) and at least 0.2 above GCBC (lowest measured gap at 6k: 0.34).
+LEARNING_EPISODES = 300
+LEARNING_STEPS = 6000
+LEARNING_OVERRIDES = dict(lr=1e-3, tau=0.02)
+LEARNING_EVAL_EPISODES = 10
 SAW_MIN_SUCCESS = 0.5
-MIN_MARGIN_OVER_GCBC = 0.25
+MIN_MARGIN_OVER_GCBC = 0.2
 
 
-@pytest.mark.skipif(not os.environ.get("SAW_LEARNING_TEST"), reason="~30 min on 2 cores: set SAW_LEARNING_TEST=1")
-def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
-    """Brief §8 check 6 at reduced size: small preset, locally generated pointmaze-medium-navigate."""
-    from envs.ogbench_data import generate_dataset
-
-    path = tmp_path_factory.mktemp("pointmaze") / f"{DATASET}.npz"
-    generate_dataset(DATASET, 1000, path, seed=0, progress=False)
-    success = {}
-    for config_class in (SAWConfig, GCBCConfig):
-        config = (
-            config_class()
-            .training(dataset_path=str(path), num_steps_per_iteration=1000, eval_num_workers=1)
-            .preset("small")
-            .evaluation(evaluation_interval=LEARNING_STEPS // 1000, evaluation_duration=20)
-            .debugging(seed=0)
-        )
-        algo = config.build_algo()
+def learning_run(config_class, dataset_path: str, seed: int = 0) -> dict:
+    """Train ``config_class`` (small preset + LEARNING_OVERRIDES) for LEARNING_STEPS; final evaluation."""
+    torch.set_num_threads(1)
+    config = (
+        config_class()
+        .training(dataset_path=dataset_path, num_steps_per_iteration=1000, eval_num_workers=1)
+        .preset("small")
+        .training(**LEARNING_OVERRIDES)
+        .evaluation(evaluation_interval=LEARNING_STEPS // 1000, evaluation_duration=LEARNING_EVAL_EPISODES)
+        .debugging(seed=seed)
+    )
+    algo = config.build_algo()
+    try:
         for _ in range(LEARNING_STEPS // 1000):
             result = algo.train()
-        success[config_class.__name__] = result[EVALUATION_RESULTS]["success"]
+    finally:
         algo.stop()
-    assert success["SAWConfig"] >= SAW_MIN_SUCCESS, success
-    assert success["SAWConfig"] - success["GCBCConfig"] >= MIN_MARGIN_OVER_GCBC, success
+    return result[EVALUATION_RESULTS]
+
+
+def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
+    """SAW clearly above GCBC on the same budget (brief §8 check 6, CI size, ~5 min on 2 cores).
+
+    A locally generated 300-episode pointmaze-medium-navigate dataset, the ``small`` preset, 6k
+    gradient steps each, 10 evaluation episodes per task. On top of the preset, for both algorithms:
+    ``lr=1e-3`` (preset 3e-4) and ``tau=0.02`` (target-value EMA rate, preset 0.005), so that the
+    value function, and with it SAW, learns within the CI budget. GCBC trains in a Ray task on the
+    second core while SAW trains here.
+    """
+    import ray
+
+    from envs.ogbench_data import generate_dataset
+
+    path = str(tmp_path_factory.mktemp("pointmaze") / f"{DATASET}.npz")
+    generate_dataset(DATASET, LEARNING_EPISODES, path, seed=0, progress=False, num_workers=2)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test module is not importable there
+    gcbc = ray.remote(num_cpus=1)(learning_run).remote(GCBCConfig, path)
+    saw = learning_run(SAWConfig, path)
+    gcbc = ray.get(gcbc)
+    success = {"saw": saw["success"], "gcbc": gcbc["success"]}
+    assert success["saw"] >= SAW_MIN_SUCCESS, (success, saw)
+    assert success["saw"] - success["gcbc"] >= MIN_MARGIN_OVER_GCBC, (success, saw, gcbc)
