@@ -338,6 +338,13 @@ def _check_job(job: List[str]) -> None:
         inner = build_parser().parse_args(job)
     except SystemExit as e:
         raise ValueError(f"the command to submit is invalid: rllib-ext {' '.join(job)}") from e
+    paths = [f"--{flag} {getattr(inner, flag)}" for flag in ("out", "storage", "data")
+             if getattr(inner, flag, None) and "://" not in getattr(inner, flag) and not os.path.isabs(getattr(inner, flag))]
+    if inner.command == "train" and not inner.out:
+        paths.append("--out (default runs/...)")
+    if paths:
+        print(f"note: {', '.join(paths)} will be relative to the job's temporary working dir on the cluster; "
+              "give absolute paths on shared storage to keep results", file=sys.stderr)
     if inner.command in ("train", "tune") and inner.algo not in OFFLINE_ALGORITHMS:
         config = _game_config(inner)
         if inner.command == "tune" and inner.space:
