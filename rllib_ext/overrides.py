@@ -1,8 +1,9 @@
 """``--set key=value`` overrides, checked against an AlgorithmConfig before any Ray work.
 
-A key is either an attribute of the algorithm's config (``lr``, ``gamma``,
-``num_env_runners``, ...) or ``env.<name>`` for a parameter of the game
-(``env.grid_size``). Values are Python literals (``0.01``, ``[64, 64]``, ``True``);
+A key is an attribute of the algorithm's config (``lr``, ``gamma``,
+``num_env_runners``, ...), ``env.<name>`` for a parameter of the game
+(``env.grid_size``) or ``<dict attribute>.<name>`` for one entry of a dict setting
+(``estimator_config.lr``). Values are Python literals (``0.01``, ``[64, 64]``, ``True``);
 anything else is a string. Unknown keys, values of the wrong type and values out of
 range raise a ValueError that names the key.
 """
@@ -11,7 +12,7 @@ import ast
 import difflib
 import inspect
 import math
-from typing import Any, Dict, Iterable, Set, Tuple
+from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
@@ -72,22 +73,37 @@ def apply_overrides(config: AlgorithmConfig, assignments: Iterable[str]) -> Set[
     changed: Set[str] = set()
     for text in assignments:
         key, value = parse_assignment(text)
-        _set_config_key(config, key, value)
+        set_setting(config, key, value)
         changed.add(key)
     return changed
+
+
+def split_setting(key: str) -> Tuple[str, Optional[str]]:
+    """``(attribute, entry)`` of a setting key: ``lr`` -> ``("lr", None)``, ``env.grid_size`` ->
+    ``("env_config", "grid_size")``, ``estimator_config.lr`` -> ``("estimator_config", "lr")``."""
+    head, dot, name = key.partition(".")
+    if not dot:
+        return key, None
+    return ("env_config" if head == "env" else head), name
+
+
+def get_setting(config: AlgorithmConfig, key: str) -> Any:
+    """The value of a setting key (see ``split_setting``); None if the config has no such setting."""
+    attr, entry = split_setting(key)
+    value = getattr(config, attr, None)
+    return value if entry is None else (value or {}).get(entry)
 
 
 def set_setting(config: AlgorithmConfig, key: str, value: Any) -> None:
     """Set one setting: an attribute (``lr``), a game parameter (``env.grid_size``) or an entry of
     a dict attribute (``estimator_config.lr``); unknown keys and bad values raise a ValueError."""
-    head, dot, name = key.partition(".")
-    if not dot:
+    attr, entry = split_setting(key)
+    if entry is None:
         _set_config_key(config, key, value)
         return
-    attr = "env_config" if head == "env" else head
-    if not isinstance(getattr(config, attr, None), dict) or not name:
-        raise ValueError(f"unknown setting {key!r}: {head!r} is not a dict setting of {type(config).__name__}")
-    setattr(config, attr, {**getattr(config, attr), name: value})
+    if not isinstance(getattr(config, attr, None), dict) or not entry:
+        raise ValueError(f"unknown setting {key!r}: {attr!r} is not a dict setting of {type(config).__name__}")
+    setattr(config, attr, {**getattr(config, attr), entry: value})
 
 
 def _set_config_key(config: AlgorithmConfig, key: str, value: Any) -> None:

@@ -25,7 +25,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
-from rllib_ext.overrides import set_setting
+from rllib_ext.overrides import get_setting, set_setting, split_setting
 
 MODES = ("max", "min")
 
@@ -75,7 +75,7 @@ def preset_point(config: AlgorithmConfig, space: Dict[str, Any]) -> Dict[str, An
     """The config's own values for the space's keys that lie inside their domains (a warm start)."""
     point = {}
     for key, domain in space.items():
-        value = _get_setting(config, key)
+        value = get_setting(config, key)
         if isinstance(domain, Categorical) and value in domain.categories:
             point[key] = value
         elif isinstance(domain, (Float, Integer)) and isinstance(value, (int, float)) \
@@ -210,20 +210,13 @@ def _check_value(config: AlgorithmConfig, key: str, value: Any, what: str) -> No
         raise ValueError(f"{what} {key!r}: value {value!r} is invalid: {e}") from None
 
 
-def _get_setting(config: AlgorithmConfig, key: str) -> Any:
-    head, dot, name = key.partition(".")
-    if not dot:
-        return getattr(config, key, None)
-    return getattr(config, "env_config" if head == "env" else head, {}).get(name)
-
-
 def _space_paths(space: Dict[str, Any], config_dict: Dict[str, Any]) -> Dict[str, str]:
     """Each space key's ``/`` path in a config dict (``env.x`` -> ``env_config/x``)."""
     paths = {}
     for key in space:
-        head, dot, name = key.partition(".")
-        if dot:
-            paths[key] = f"{'env_config' if head == 'env' else head}/{name}"
+        attr, entry = split_setting(key)
+        if entry is not None:
+            paths[key] = f"{attr}/{entry}"
         else:
             # Settings kept behind a property appear in to_dict() with a leading underscore.
             paths[key] = key if key in config_dict or f"_{key}" not in config_dict else f"_{key}"

@@ -13,6 +13,7 @@ checkpoints carry the estimator.
     algo = config.build_algo()
 """
 
+import inspect
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ray.rllib.algorithms.algorithm_config import NotProvided
@@ -35,6 +36,7 @@ from rllib_ext.reciprocator.influence import (
 )
 from rllib_ext.reciprocator.reciprocal_reward import IPD_ONE_STEP, RECIPROCAL_REWARD_TYPES
 
+ESTIMATORS = {"matrix": MatrixInfluence, "transition": CoinTransitionInfluence, "reward_future": RewardFutureInfluence}
 LEARNER_TYPES = ("reciprocator", "naive")
 AGENT_TYPES = LEARNER_TYPES + tuple(FIXED_POLICIES)
 DEFAULT_REWARD_TYPE = {"ipd": IPD_ONE_STEP, "coin_game": "petty_payoff"}
@@ -224,6 +226,12 @@ class ReciprocatorConfig(PPOConfig):
             self._value_error(f"influence_estimator: unknown {estimator!r}; known: auto, matrix, transition, reward_future")
         if (estimator == "matrix") != (self.env == "ipd"):
             self._value_error(f"influence_estimator: {estimator!r} does not fit {self.env!r} (matrix is the IPD one)")
+        derived = {"num_steps", "gamma", "seed", "grid_size", "num_players", "obs_dim"}  # set by build_estimator
+        known = set(inspect.signature(ESTIMATORS.get(estimator, MatrixInfluence)).parameters) - derived
+        unknown = sorted(set(self.estimator_config) - known)
+        if unknown:
+            self._value_error(f"estimator_config: unknown key(s) {unknown} for the {estimator} estimator; "
+                              f"known: {', '.join(sorted(known)) or 'none'}")
         if estimator == "transition" and (
                 self.env_config.get("num_players", 2) != 2 or self.env_config.get("grid_size", 3) != 3):
             self._value_error("influence_estimator: transition is for 2-player 3x3 Coin Games")
