@@ -43,22 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Train ALGO and write a run folder (config.json, progress.csv, checkpoints/, plot.png, "
         f"result.json). On a game (--env): {algos}. Offline on an OGBench dataset (--dataset): {offline}.",
     )
-    train.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
-    train.add_argument("--env", help="game name for game algorithms: ipd or coin_game")
-    train.add_argument("--dataset", help="OGBench dataset name for offline algorithms, e.g. pointmaze-medium-navigate-v0")
-    train.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
+    _add_config_arguments(train)
     train.add_argument("--steps", type=int, help="offline algorithms: gradient steps (default: 1,000,000 for paper, "
                        "20,000 for small)")
-    train.add_argument("--eval-episodes", type=int, default=20, help="offline: episodes per task per evaluation (default 20)")
-    train.add_argument("--preset", default="small", help=f"settings bundle: {' or '.join(PRESETS)} "
-                       "(paper = the official settings, small = a CPU budget; default small)")
-    train.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config attribute (lr=0.001, num_env_runners=2) or a game "
-                       "parameter (env.grid_size=4); repeatable")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--iterations", type=int, help="training iterations (default: the preset's)")
-    train.add_argument("--agents", help="comma-separated agent type of each player, in order "
-                       "(default: a learner in every seat)")
     train.add_argument("--out", help="run folder; must be new or empty (default runs/ALGO-ENV-TIME)")
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
                        help="also checkpoint every N iterations (default 100; the final one is always kept)")
@@ -71,18 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         "trains ALGO like `train` would. Writes Tune's results to --storage/--name, plus best_config.json, "
         "trials.csv and search.png. Default spaces: tuning/spaces.py.",
     )
-    tn.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
-    tn.add_argument("--env", help="game name for game algorithms: ipd or coin_game")
-    tn.add_argument("--dataset", help="OGBench dataset name for offline algorithms")
-    tn.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
-    tn.add_argument("--preset", default="small", help="settings bundle around which to search (default small)")
-    tn.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="fixed override, as for train; repeatable")
-    tn.add_argument("--agents", help="comma-separated agent type of each player (games)")
-    tn.add_argument("--seed", type=int, default=0, help="seed of every trial and of the Optuna sampler (default 0)")
+    _add_config_arguments(tn)
     tn.add_argument("--samples", type=int, default=8, help="trials (default 8)")
     tn.add_argument("--iterations", type=int, default=10, help="training iterations per trial (default 10)")
-    tn.add_argument("--eval-episodes", type=int, default=20, help="offline: episodes per task per evaluation")
     tn.add_argument("--space", help="Python file defining SPACE (and optionally POINTS_TO_EVALUATE)")
     tn.add_argument("--no-warm-start", action="store_true",
                     help="do not evaluate the preset's own values first")
@@ -143,6 +122,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="result folder; must be new or empty (default CHECKPOINT/../../eval-TIME)")
     ev.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     return parser
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to train, shared by ``train`` and ``tune``: algorithm, env or dataset, preset, overrides."""
+    parser.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join([*ALGORITHMS, *OFFLINE_ALGORITHMS])}")
+    parser.add_argument("--env", help="game name for game algorithms: ipd or coin_game")
+    parser.add_argument("--dataset", help="OGBench dataset name for offline algorithms, e.g. pointmaze-medium-navigate-v0")
+    parser.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
+    parser.add_argument("--eval-episodes", type=int, default=20,
+                        help="offline: episodes per task per evaluation (default 20)")
+    parser.add_argument("--preset", default="small", help=f"settings bundle: {' or '.join(PRESETS)} "
+                        "(paper = the official settings, small = a CPU budget; default small)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config attribute (lr=0.001, num_env_runners=2), a game parameter "
+                        "(env.grid_size=4) or a dict entry (estimator_config.lr=0.02); repeatable")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0; tune: also Optuna's)")
+    parser.add_argument("--agents", help="comma-separated agent type of each player, in order "
+                        "(default: a learner in every seat)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
