@@ -38,6 +38,7 @@ def submit(cluster, *args, timeout=420):
 
 
 def test_submit_runs_training_on_the_cluster(cluster, tmp_path):
+    """With the project's requirements pip-installed into the job's environment (the default)."""
     out = tmp_path / "run"
     done = submit(cluster, "--", "train", "ppo", *SMALL_IPD, "--iterations", "2", "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -55,14 +56,15 @@ def test_submit_runs_training_on_the_cluster(cluster, tmp_path):
 
 
 def test_failing_job_is_reported_with_its_exit_code(cluster, tmp_path):
-    done = submit(cluster, "--", "eval", str(tmp_path / "no-such-checkpoint"))
+    done = submit(cluster, "--no-requirements", "--", "eval", str(tmp_path / "no-such-checkpoint"))
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"job \S+: FAILED \(exit code 2\)", done.stdout)
     assert "is not an RLlib checkpoint" in done.stderr  # among the job's last log lines
 
 
 def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_path):
-    done = submit(cluster, "--", "tune", "ppo", *SMALL_IPD, "--samples", "4", "--iterations", "2",
+    # The nodes run this venv already: no pip env (the training test above covers requirements).
+    done = submit(cluster, "--no-requirements", "--", "tune", "ppo", *SMALL_IPD, "--samples", "4", "--iterations", "2",
                   "--max-concurrent", "3", "--storage", str(tmp_path), "--name", "search")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with open(tmp_path / "search" / "trials.csv") as f:
