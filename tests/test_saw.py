@@ -470,5 +470,6 @@ def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
     saw = learning_run(SAWConfig, path)
     gcbc = ray.get(gcbc)
     success = {"saw": saw["success"], "gcbc": gcbc["success"]}
+    print(f"\nsuccess after {LEARNING_STEPS} steps: {success}")  # seen with pytest -s
     assert success["saw"] >= SAW_MIN_SUCCESS, (success, saw)
     assert success["saw"] - success["gcbc"] >= MIN_MARGIN_OVER_GCBC, (success, saw, gcbc)
