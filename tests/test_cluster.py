@@ -1,7 +1,10 @@
 """Cluster use: `rllib-ext submit` against a real two-node Ray cluster on 127.0.0.1, and fast errors.
 
 The cluster is started with `ray start` (a head with 1 CPU and a second node with 2 CPUs, its own
-temp dir and token) and stopped by PID at the end; nothing else on the machine is touched.
+temp dirs and token) and stopped by PID at the end; nothing else on the machine is touched. Its
+nodes run this venv, so jobs go with `--no-requirements`: the default pip runtime env builds a
+fresh virtualenv per node with every requirement, torch included (minutes and ~2 GB per node,
+measured by hand, not in CI).
 """
 
 import csv
@@ -13,6 +16,7 @@ import time
 
 import pytest
 
+from cluster.jobs import MAX_WORKING_DIR_BYTES, PROJECT_ROOT, project_runtime_env
 from local_cluster import LocalCluster, free_ports
 from rllib_ext.cli import main
 
@@ -38,9 +42,8 @@ def submit(cluster, *args, timeout=420):
 
 
 def test_submit_runs_training_on_the_cluster(cluster, tmp_path):
-    """With the project's requirements pip-installed into the job's environment (the default)."""
     out = tmp_path / "run"
-    done = submit(cluster, "--", "train", "ppo", *SMALL_IPD, "--iterations", "2", "--out", str(out))
+    done = submit(cluster, "--no-requirements", "--", "train", "ppo", *SMALL_IPD, "--iterations", "2", "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "iter    2/2" in done.stdout  # the job's own progress lines, streamed back
     job_id = re.search(r"submitted job (\S+):", done.stdout).group(1)
@@ -63,7 +66,6 @@ def test_failing_job_is_reported_with_its_exit_code(cluster, tmp_path):
 
 
 def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_path):
-    # The nodes run this venv already: no pip env (the training test above covers requirements).
     done = submit(cluster, "--no-requirements", "--", "tune", "ppo", *SMALL_IPD, "--samples", "4", "--iterations", "2",
                   "--max-concurrent", "3", "--storage", str(tmp_path), "--name", "search")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -102,3 +104,25 @@ def test_bad_job_is_refused_before_contacting_the_cluster(job, message, capsys):
     # was not checked first.
     assert main(["submit", "--address", "http://127.0.0.1:9", "--", *job]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_runtime_env_uploads_the_project_without_bulk_and_with_its_requirements():
+    env = project_runtime_env(env_vars={"OMP_NUM_THREADS": "1"})
+    assert env["working_dir"] == str(PROJECT_ROOT)
+    assert {".git", ".venv", "runs", "data", "*.npz"} <= set(env["excludes"])
+    packages = env["pip"]["packages"]
+    assert any(p.startswith("torch") for p in packages) and any(p.startswith("optuna") for p in packages)
+    assert not any(p.startswith("ray") for p in packages)  # the cluster's own Ray runs the job
+    assert env["env_vars"] == {"OMP_NUM_THREADS": "1"}
+    assert "pip" not in project_runtime_env(requirements=False)
+
+
+def test_oversized_working_dir_is_refused_before_upload(tmp_path):
+    (tmp_path / "pyproject.toml").write_text((PROJECT_ROOT / "pyproject.toml").read_text())
+    (tmp_path / "results").mkdir()
+    with open(tmp_path / "results" / "big.bin", "wb") as f:  # sparse: no disk used
+        f.truncate(MAX_WORKING_DIR_BYTES + 1)
+    with open(tmp_path / "data.npz", "wb") as f:  # excluded, whatever its size
+        f.truncate(10 * MAX_WORKING_DIR_BYTES)
+    with pytest.raises(ValueError, match=r"over Ray's 100 MiB working_dir limit; largest entries: results \(100 MiB\)"):
+        project_runtime_env(tmp_path)
