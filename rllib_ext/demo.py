@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--out", help="demo folder (default runs/demo-TIME); must be new or empty")
     parser.add_argument("--iterations", type=int, default=60, help="IPD training iterations")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--saw-steps", type=int, default=6000,
+    parser.add_argument("--saw-steps", type=int, default=5000,
                         help="gradient steps of SAW and of GCBC (whole thousands)")
     parser.add_argument("--parts", default="ipd,saw", help="comma-separated parts to run: ipd, saw")
     args = parser.parse_args()

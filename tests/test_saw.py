@@ -451,7 +451,7 @@ def learning_run(config_class, dataset_path: str, seed: int = 0) -> dict:
 
 
 def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
-    """SAW clearly above GCBC on the same budget (brief §8 check 6, CI size, ~5 min on 2 cores).
+    """SAW clearly above GCBC on the same budget (brief §8 check 6, CI size, ~6.5 min on 2 cores).
 
     A locally generated 300-episode pointmaze-medium-navigate dataset, the ``small`` preset, 6k
     gradient steps each, 10 evaluation episodes per task. On top of the preset, for both algorithms:
