@@ -21,15 +21,15 @@ def ray_runtime(address: Optional[str] = None) -> Iterator[None]:
     ``auto`` finds a cluster started on this machine with ``ray start``; a ``host:port`` that does
     not answer is a ConnectionError within seconds (``ray.init`` itself would retry for minutes).
     """
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address and address != "auto" and "://" not in address:
+        from cluster.jobs import check_reachable
+
+        check_reachable(address, default_port=6379)
     if ray.is_initialized():
         yield
         return
-    address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        if address != "auto" and "://" not in address:
-            from cluster.jobs import check_reachable
-
-            check_reachable(address, default_port=6379)
         ray.init(address=address)
     else:
         ray.init(address="local", include_dashboard=False, configure_logging=True, logging_level="WARNING")
@@ -53,11 +53,11 @@ def train(
     """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
-    run = RunFolder(out).create()
-    run.write_json("config.json", config.to_dict())
     offline = config.evaluation_interval is not None and not isinstance(config.env, str)
     metrics = ("success",) if offline else get_game(config.env).headline_metrics
     with ray_runtime(address):
+        run = RunFolder(out).create()  # once Ray is there: a cluster that does not answer leaves no folder
+        run.write_json("config.json", config.to_dict())
         algo = config.build_algo()
         try:
             for i in range(1, iterations + 1):

@@ -82,14 +82,18 @@ def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_pat
     assert len(node_ids) >= 4 and len(set(node_ids)) == 2, node_ids
 
 
-def test_unreachable_cluster_is_an_error_within_seconds(capsys):
+def test_unreachable_cluster_is_an_error_within_seconds(capsys, tmp_path, monkeypatch, ray_session):
+    """Even with a Ray already running in this process (an explicit address is never ignored)."""
+    monkeypatch.chdir(tmp_path)
     (port,) = free_ports(1)
     start = time.perf_counter()
     assert main(["submit", "--address", f"http://127.0.0.1:{port}", "--", "train", "ppo", "--env", "ipd"]) == 2
     assert main(["train", "ppo", "--env", "ipd", "--address", f"127.0.0.1:{port}"]) == 2
+    assert main(["tune", "ppo", "--env", "ipd", "--address", f"127.0.0.1:{port}"]) == 2
     assert time.perf_counter() - start < 30
     err = capsys.readouterr().err
-    assert err.count(f"nothing answers at") == 2 and str(port) in err
+    assert err.count(f"nothing answers at") == 3 and str(port) in err
+    assert not any(tmp_path.iterdir())  # no run folder, no search folder
 
 
 @pytest.mark.usefixtures("no_ray_start")
