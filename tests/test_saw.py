@@ -33,35 +33,7 @@ from rllib_ext.saw.losses import (
 )
 from rllib_ext.saw.saw import _MODULE_KEYS, GRAD_STEPS_PER_S
 from rllib_ext.saw.torch.default_saw_torch_rl_module import DefaultSAWTorchRLModule
-
-DATASET = "pointmaze-medium-navigate-v0"
-TINY = dict(
-    actor_hidden_dims=(32, 32),
-    subpolicy_hidden_dims=(32, 32),
-    value_hidden_dims=(32, 32),
-    train_batch_size_per_learner=64,
-    num_steps_per_iteration=4,
-)
-
-
-def random_walks(episode_rows, obs_dim=2, act_dim=2, seed=0):
-    """Raw OGBench layout: point random walks, ``s_{t+1} = s_t + 0.2 a_t``, terminal on each last row."""
-    rng = np.random.default_rng(seed)
-    obs, actions, terminals = [], [], []
-    for rows in episode_rows:
-        a = rng.uniform(-1, 1, (rows, act_dim)).astype(np.float32)
-        s = rng.uniform(0, 20, obs_dim) + np.cumsum(np.vstack([np.zeros(act_dim), 0.2 * a[:-1]]), axis=0)
-        obs.append(s[:, :obs_dim].astype(np.float32))
-        actions.append(a)
-        terminals.append(np.arange(rows) == rows - 1)
-    return np.concatenate(obs), np.concatenate(actions), np.concatenate(terminals)
-
-
-def write_dataset(path, episode_rows, seed=0):
-    obs, actions, terminals = random_walks(episode_rows, seed=seed)
-    np.savez(path, observations=obs, actions=actions, terminals=terminals)
-    return str(path)
-
+from saw_data import DATASET, TINY, random_walks, write_dataset
 
 @pytest.fixture(scope="module")
 def dataset_path(tmp_path_factory):
