@@ -56,10 +56,12 @@ def train(
     offline = config.evaluation_interval is not None and not isinstance(config.env, str)
     metrics = ("success",) if offline else get_game(config.env).headline_metrics
     with ray_runtime(address):
-        run = RunFolder(out).create()  # once Ray is there: a cluster that does not answer leaves no folder
-        run.write_json("config.json", config.to_dict())
         algo = config.build_algo()
         try:
+            # Made once the algorithm stands: a cluster that does not answer or a start-up error
+            # (no GPU for a GPU learner) leaves no folder behind, and the same --out works again.
+            run = RunFolder(out).create()
+            run.write_json("config.json", config.to_dict())
             for i in range(1, iterations + 1):
                 start = time.perf_counter()
                 row = flatten_result(algo.train())

@@ -122,3 +122,17 @@ def test_datagen_writes_a_loadable_dataset_and_never_overwrites(tmp_path, capsys
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["datagen", "humanoidmaze-giant-navigate-v0", "--out", str(tmp_path / "h.npz")]) == 2
     assert "cannot be generated locally" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
+def test_start_up_error_leaves_no_run_folder(tmp_path, ray_session, capsys):
+    """A GPU learner on a machine without a GPU fails in the algorithm's setup: the run folder is not made,
+    so the same command works once the setting is fixed."""
+    from saw_data import DATASET, write_dataset
+
+    data = write_dataset(tmp_path / f"{DATASET}.npz", [60, 41, 80])
+    out = tmp_path / "run"
+    argv = ["train", "saw", "--dataset", DATASET, "--data", data, "--steps", "4", "--eval-episodes", "1",
+            "--set", "num_steps_per_iteration=4", "--set", "train_batch_size_per_learner=16", "--out", str(out)]
+    assert main([*argv, "--set", "num_gpus_per_learner=1"]) == 2
+    assert "finds no CUDA GPU" in capsys.readouterr().err and not out.exists()
