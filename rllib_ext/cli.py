@@ -268,9 +268,7 @@ def cmd_tune(args) -> int:
     space, points = load_space(args.space) if args.space else (default_space(args.algo), [])
     if not points and not args.no_warm_start:
         points = [p for p in [preset_point(config, space)] if p]
-    check_search(config, space, points, args.mode)
-    if args.samples < 1 or args.iterations < 1:
-        raise ValueError(f"--samples and --iterations must be >= 1, got {args.samples} and {args.iterations}")
+    check_search(config, space, points, args.mode, args.samples, args.iterations)
     name = args.name or f"{args.algo}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = search_path(args.storage, name, args.resume)  # refuses to overwrite, before Ray starts
     bundle = config.algo_class.default_resource_request(config).required_resources

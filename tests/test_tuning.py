@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_interrupted_search_resumes_and_completes(tmp_path):
     with open(log, "w") as out:
         first = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 300
-        while "done (1 trials" not in log.read_text() and first.poll() is None and time.time() < deadline:
+        while not re.search(r"\[tune\] \S+ done", log.read_text()) and first.poll() is None and time.time() < deadline:
             time.sleep(0.5)
         first.send_signal(signal.SIGINT)  # Ctrl-C after the first trial
         assert first.wait(timeout=120) == 130, log.read_text()[-3000:]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow.fs
+from optuna.samplers import TPESampler
 from ray import tune
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.tune.schedulers import ASHAScheduler
@@ -50,9 +51,14 @@ def check_search(
     space: Dict[str, Any],
     points_to_evaluate: Sequence[Dict[str, Any]] = (),
     mode: str = "max",
+    num_samples: int = 1,
+    iterations: int = 1,
 ) -> None:
     """Refuse an empty space, unknown keys, values the algorithm's ``validate()`` rejects
-    (each domain's bounds or categories are tried) and warm-start points outside the space."""
+    (each domain's bounds or categories are tried), warm-start points outside the space and
+    budgets below one trial of one iteration."""
+    if num_samples < 1 or iterations < 1:
+        raise ValueError(f"samples and iterations must be >= 1, got {num_samples} and {iterations}")
     if not space:
         raise ValueError("the search space is empty: give at least one key with a Tune domain")
     if mode not in MODES:
@@ -103,9 +109,7 @@ def run_search(
 ) -> SearchReport:
     """Search ``space`` around ``config``; every trial trains ``iterations`` iterations unless ASHA
     stops it. Returns the report also written to the experiment folder."""
-    check_search(config, space, points_to_evaluate, mode)
-    if num_samples < 1 or iterations < 1:
-        raise ValueError(f"num_samples and iterations must be >= 1, got {num_samples} and {iterations}")
+    check_search(config, space, points_to_evaluate, mode, num_samples, iterations)
     path = search_path(storage_path, name, resume)
     storage_path = path.rsplit("/", 1)[0]
     # Re-given on resume too: Tune stores the classes in the config (modules, env runners) as object
@@ -116,8 +120,6 @@ def run_search(
                                    resume_unfinished=True, resume_errored=True)
     else:
         points = [{paths[k]: v for k, v in p.items()} for p in points_to_evaluate]
-        from optuna.samplers import TPESampler
-
         searcher = OptunaSearch(points_to_evaluate=points or None, sampler=TPESampler(seed=seed))
         tuner = tune.Tuner(
             config.algo_class,
@@ -170,7 +172,7 @@ class TrialLines(tune.Callback):
               f"{self.metric} {_fmt(lookup(result, self.metric))} | {params}", flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        print(f"[tune] {trial.trial_id} done ({len(trials)} trials so far)", flush=True)
+        print(f"[tune] {trial.trial_id} done", flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         print(f"[tune] {trial.trial_id} FAILED: see {trial.path}/error.txt", flush=True)
