@@ -21,6 +21,7 @@ import os
 import shlex
 import socket
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -135,8 +136,6 @@ def follow(client, job_id: str) -> int:
 
 def report_status(client, job_id: str, wait: bool = False) -> int:
     """Print the job's status (and its last log lines if it failed); return its exit code."""
-    import time
-
     from ray.job_submission import JobStatus
 
     info = client.get_job_info(job_id)
