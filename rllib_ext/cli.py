@@ -242,10 +242,11 @@ def cmd_datagen(args) -> int:
     return 0
 
 
-def cmd_tune(args) -> int:
+def _search_setup(args):
+    """Every check ``tune`` makes before Ray starts: ``(config, space, warm-start points, metric, label)``."""
     from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EPISODE_RETURN_MEAN
 
-    from tuning.search import check_search, preset_point, run_search, search_path
+    from tuning.search import check_search, preset_point
     from tuning.spaces import default_space, load_space
 
     if args.algo in OFFLINE_ALGORITHMS:
@@ -264,11 +265,17 @@ def cmd_tune(args) -> int:
             from envs import get_game
 
             metric = f"{ENV_RUNNER_RESULTS}/game/player_{agents.index('naive')}/{get_game(args.env).headline_metrics[0]}"
-    metric = args.metric or metric
     space, points = load_space(args.space) if args.space else (default_space(args.algo), [])
     if not points and not args.no_warm_start:
         points = [p for p in [preset_point(config, space)] if p]
     check_search(config, space, points, args.mode, args.samples, args.iterations)
+    return config, space, points, args.metric or metric, label
+
+
+def cmd_tune(args) -> int:
+    from tuning.search import run_search, search_path
+
+    config, space, points, metric, label = _search_setup(args)
     name = args.name or f"{args.algo}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = search_path(args.storage, name, args.resume)  # refuses to overwrite, before Ray starts
     bundle = config.algo_class.default_resource_request(config).required_resources
@@ -341,12 +348,7 @@ def _check_job(job: List[str]) -> None:
         print(f"note: {', '.join(paths)} will be relative to the job's temporary working dir on the cluster; "
               "give absolute paths on shared storage to keep results", file=sys.stderr)
     if inner.command in ("train", "tune") and inner.algo not in OFFLINE_ALGORITHMS:
-        config = _game_config(inner)
-        if inner.command == "tune" and inner.space:
-            from tuning.search import check_search
-            from tuning.spaces import load_space
-
-            check_search(config, *load_space(inner.space), inner.mode)
+        (_game_config if inner.command == "train" else _search_setup)(inner)
 
 
 def _split_env_var(text: str):

@@ -101,6 +101,8 @@ def test_unreachable_cluster_is_an_error_within_seconds(capsys, tmp_path, monkey
     (["train", "ppo", "--env", "chess"], "unknown env 'chess'"),
     (["train", "ppo", "--env", "ipd", "--set", "lrr=0.1"], "unknown setting 'lrr'"),
     (["submit", "--", "train", "ppo"], "submit inside submit"),
+    (["tune", "ppo", "--env", "ipd", "--samples", "0"], "samples and iterations must be >= 1"),
+    (["tune", "ppo", "--env", "ipd", "--mode", "best"], "mode must be 'max' or 'min'"),
     ([], "nothing to submit"),
 ])
 def test_bad_job_is_refused_before_contacting_the_cluster(job, message, capsys):
