@@ -13,10 +13,11 @@ official schedule: the mean iteration without a refit plus half of the last refi
 refits every second episode; from the second episode on each refit draws the full 16 x 4096
 samples). The official code's figures on one CPU thread (brief 5) are printed beside them: Coin
 Game about 85 s per episode on average (refit about 100 s every second episode, reciprocal reward +
-two PPO updates about 33 s), IPD 0.6 to 1.4 s per episode.
+two PPO updates about 33 s), IPD 0.6 to 1.4 s per episode. ``gpu`` = ``fast`` with a GPU learner
+(``num_gpus_per_learner=1``; the influence estimator follows the learner onto the GPU).
 
     OMP_NUM_THREADS=1 python bench/reciprocator_throughput.py [--iterations 3] [--games-coin 1024]
-        [--games-ipd 2048] [--envs coin_game,ipd] [--no-baseline] [--json FILE]
+        [--games-ipd 2048] [--envs coin_game,ipd] [--variants baseline,fast,gpu] [--json FILE]
 """
 
 import argparse
@@ -31,16 +32,19 @@ from rllib_ext.reciprocator.presets import reciprocator_config
 
 OFFICIAL_S_PER_ITERATION = {"coin_game": 85.0, "ipd": 1.0}
 POLICY_MODEL = {"coin_game": "conv_gru", "ipd": "mlp"}
+VARIANTS = ("baseline", "fast", "gpu")
 PARTS = ("total_s", "sampling_s", "estimator_fit_s", "connector_s", "ppo_update_s")
 
 
-def measure(env: str, games: int, iterations: int, baseline: bool) -> dict:
-    """Time ``iterations`` Reciprocator-vs-naive iterations."""
+def measure(env: str, games: int, iterations: int, variant: str) -> dict:
+    """Time ``iterations`` Reciprocator-vs-naive iterations of ``variant`` (see the module docstring)."""
+    baseline = variant == "baseline"
     CircularConv2d.use_matmul = not baseline
     config = reciprocator_config(env, ["reciprocator", "naive"], "paper", seed=0)
     config.env_runners(num_envs_per_env_runner=games).training(
         train_batch_size_per_learner=games * 32, minibatch_size=games * 32, warmup_episodes=0,
         policy_model=POLICY_MODEL[env], bulk_learner_batch=not baseline)
+    config.learners(num_gpus_per_learner=1 if variant == "gpu" else 0)
     algo = config.build_algo()
     update_s = []
     update = algo.learner_group.update
@@ -87,34 +91,44 @@ def main() -> None:
     parser.add_argument("--games-coin", type=int, default=1024)
     parser.add_argument("--games-ipd", type=int, default=2048)
     parser.add_argument("--envs", default="coin_game,ipd")
-    parser.add_argument("--no-baseline", action="store_true", help="time only the fast variant")
+    parser.add_argument("--variants", default="baseline,fast",
+                        help="comma-separated, of baseline, fast, gpu (default baseline,fast)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     games = {"coin_game": args.games_coin, "ipd": args.games_ipd}
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=True, logging_level="ERROR")
+    variants = args.variants.split(",")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    ray.init(num_cpus=2, num_gpus=1 if "gpu" in variants else 0, include_dashboard=False, configure_logging=True,
+             logging_level="ERROR")
     figures = {}
     for env in args.envs.split(","):
-        variants = ("fast",) if args.no_baseline else ("baseline", "fast")
-        figures[env] = {v: measure(env, games[env], args.iterations, v == "baseline") for v in variants}
+        figures[env] = {v: measure(env, games[env], args.iterations, v) for v in VARIANTS if v in variants}
         official = OFFICIAL_S_PER_ITERATION[env]
-        fast = figures[env]["fast"]["steady_s_per_iteration"]
         figures[env]["official_s_per_iteration"] = official
-        figures[env]["speedup_vs_official"] = round(official / fast, 2)
-        if not args.no_baseline:
-            figures[env]["speedup_vs_baseline"] = round(figures[env]["baseline"]["steady_s_per_iteration"] / fast, 2)
+        for v in ("fast", "gpu"):
+            if v in figures[env]:
+                figures[env][f"{v}_speedup_vs_official"] = round(official / figures[env][v]["steady_s_per_iteration"], 2)
+        if "baseline" in figures[env] and "fast" in figures[env]:
+            figures[env]["fast_speedup_vs_baseline"] = round(
+                figures[env]["baseline"]["steady_s_per_iteration"] / figures[env]["fast"]["steady_s_per_iteration"], 2)
     ray.shutdown()
     print(f"{'env':<10} {'variant':<9} {'games':>6} {'s/iter':>7} {'sample':>7} {'refit':>7} {'connector':>10} "
           f"{'ppo':>7} {'official':>9}")
     for env, f in figures.items():
-        for variant in ("baseline", "fast"):
+        for variant in VARIANTS:
             if variant not in f:
                 continue
             v, m = f[variant], f[variant]["mean"]
             print(f"{env:<10} {variant:<9} {v['games']:>6} {v['steady_s_per_iteration']:>7} {m['sampling_s']:>7} "
                   f"{v['fit_per_refit_s']:>7} {m['connector_s']:>10} {m['ppo_update_s']:>7} "
                   f"{f['official_s_per_iteration']:>9}")
-        ratio = f" {f['speedup_vs_baseline']}x faster than the baseline," if "speedup_vs_baseline" in f else ""
-        print(f"{env}:{ratio} {f['speedup_vs_official']}x the official code's speed")
+        if "fast_speedup_vs_baseline" in f:
+            print(f"{env}: fast is {f['fast_speedup_vs_baseline']}x faster than the baseline")
+        for v in ("fast", "gpu"):
+            if f"{v}_speedup_vs_official" in f:
+                print(f"{env}: {v} runs at {f[f'{v}_speedup_vs_official']}x the official code's speed")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=2)

@@ -8,6 +8,7 @@ synthetic random-walk dataset in the OGBench layout (throughput does not depend 
 
     python bench/saw_throughput.py                    # both sizes, CPU (and GPU if present)
     python bench/saw_throughput.py --threads 1 --json out.json
+    python bench/saw_throughput.py --devices cuda          # GPU learner only
 
 ``train`` = steps/s over whole ``train()`` calls (relabelling, batch conversion, RLlib's
 update loop and metrics, weight sync); ``torch step`` = forward, losses, backward, Adam and the
@@ -79,6 +80,8 @@ def measure(dataset: str, size: str, device: str, iterations: int, bare_steps: i
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["full", "small"])
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
+                        help="default: cpu, and cuda when torch finds a GPU")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU)")
     parser.add_argument("--iterations", type=int, default=3, help="timed train() calls per size")
     parser.add_argument("--bare-steps", type=int, default=20, help="timed bare torch steps per size")
@@ -86,7 +89,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if "cuda" in devices and not torch.cuda.is_available():
+        parser.error("--devices cuda: torch finds no CUDA GPU here")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         dataset = write_dataset(tmp)

@@ -162,13 +162,17 @@ class ReciprocatorConfig(PPOConfig):
         small_two_player = self.env_config.get("num_players", 2) == 2 and self.env_config.get("grid_size", 3) == 3
         return "transition" if small_two_player else "reward_future"
 
-    def build_estimator(self):
-        """The influence estimator: IPD closed form, or one of the learned Coin Game estimators."""
+    def build_estimator(self, device: str = "cpu"):
+        """The influence estimator: IPD closed form, or one of the learned Coin Game estimators.
+
+        A learned estimator trains on ``device`` (the learner's) unless ``estimator_config`` names one.
+        """
         kind = self.resolved_influence_estimator()
         if kind == "matrix":
             return MatrixInfluence(**self.estimator_config)
         game = get_game(self.env).batched(num_games=1, **game_kwargs(self.env, self.env_config))
-        common = dict(num_steps=game.num_steps, gamma=self.gamma, seed=self.seed or 0, **self.estimator_config)
+        common = dict(num_steps=game.num_steps, gamma=self.gamma, seed=self.seed or 0,
+                      **{"device": device, **self.estimator_config})
         if kind == "transition":
             return CoinTransitionInfluence(grid_size=game.grid_size, **common)
         obs_dim = int(game.observation_space().shape[0])

@@ -54,7 +54,7 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
         reciprocators = config.reciprocator_ids()
         shaping = [ReciprocalRewardConnector(
             reciprocators={aid: aid for aid in reciprocators},
-            estimator=config.build_estimator(),
+            estimator=config.build_estimator(device=str(self._device)),
             gamma=config.gamma,
             kind=config.resolved_reciprocal_reward_type(),
             weight=config.reciprocal_reward_schedule(),
