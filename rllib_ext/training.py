@@ -2,11 +2,13 @@
 
 import contextlib
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import ray
+import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
@@ -90,7 +92,7 @@ def evaluate(checkpoint: os.PathLike, episodes: int, out: os.PathLike, explore: 
         raise FileNotFoundError(f"{checkpoint} is not an RLlib checkpoint (no rllib_checkpoint.json)")
     run = RunFolder(out)
     with ray_runtime(address):
-        algo = Algorithm.from_checkpoint(str(checkpoint))
+        algo = restore(checkpoint)
         if hasattr(algo, "goal_conditioned_policy"):
             try:
                 return _evaluate_goal_conditioned(algo, episodes, run, checkpoint)
@@ -110,6 +112,18 @@ def evaluate(checkpoint: os.PathLike, episodes: int, out: os.PathLike, explore: 
     result.update(episodes=episodes * len(reports), explore=explore, checkpoint=str(checkpoint))
     run.write_json("result.json", result)
     return result
+
+
+def restore(checkpoint: Path) -> Algorithm:
+    """``Algorithm.from_checkpoint``; a checkpoint saved with GPU learners restores on a machine where torch
+    finds no GPU with CPU learners instead (train on a GPU cluster, evaluate on a laptop)."""
+    with open(checkpoint / Algorithm.CLASS_AND_CTOR_ARGS_FILE_NAME, "rb") as f:
+        config_state = pickle.load(f)["ctor_args_and_kwargs"][0][0]
+    if config_state.get("num_gpus_per_learner") and not torch.cuda.is_available():
+        print(f"note: {checkpoint} was saved with num_gpus_per_learner={config_state['num_gpus_per_learner']}; "
+              "torch finds no GPU here, so its learners run on the CPU", flush=True)
+        return Algorithm.from_checkpoint(str(checkpoint), config={**config_state, "num_gpus_per_learner": 0})
+    return Algorithm.from_checkpoint(str(checkpoint))
 
 
 def _evaluate_goal_conditioned(algo, episodes: int, run: RunFolder, checkpoint: Path) -> Dict[str, float]:

@@ -136,3 +136,31 @@ def test_start_up_error_leaves_no_run_folder(tmp_path, ray_session, capsys):
             "--set", "num_steps_per_iteration=4", "--set", "train_batch_size_per_learner=16", "--out", str(out)]
     assert main([*argv, "--set", "num_gpus_per_learner=1"]) == 2
     assert "finds no CUDA GPU" in capsys.readouterr().err and not out.exists()
+    assert main(argv) == 0
+
+
+def test_checkpoint_of_a_gpu_learner_evaluates_without_a_gpu(tmp_path, ray_session, capsys):
+    """Trained on a GPU learner, evaluated on a CPU machine: the checkpoint's config asks for a GPU
+    (written as a GPU run writes it) and eval restores it with CPU learners."""
+    import pickle
+
+    from ray.rllib.algorithms.algorithm import Algorithm
+    from saw_data import DATASET, write_dataset
+
+    data = write_dataset(tmp_path / f"{DATASET}.npz", [60, 41, 80])
+    out = tmp_path / "run"
+    assert main(["train", "gcbc", "--dataset", DATASET, "--data", data, "--steps", "4", "--eval-episodes", "1",
+                 "--set", "num_steps_per_iteration=4", "--set", "train_batch_size_per_learner=16",
+                 "--out", str(out)]) == 0
+    checkpoint = out / "checkpoints" / "final"
+    ctor_file = checkpoint / Algorithm.CLASS_AND_CTOR_ARGS_FILE_NAME
+    ctor = pickle.loads(ctor_file.read_bytes())
+    ctor["ctor_args_and_kwargs"][0][0]["num_gpus_per_learner"] = 1
+    ctor_file.write_bytes(pickle.dumps(ctor))
+    with pytest.raises(ValueError, match="finds no CUDA GPU"):
+        Algorithm.from_checkpoint(str(checkpoint))  # what RLlib alone does with it here
+    capsys.readouterr()
+    assert main(["eval", str(checkpoint), "--episodes", "1", "--out", str(tmp_path / "eval")]) == 0
+    assert "its learners run on the CPU" in capsys.readouterr().out
+    result = json.loads((tmp_path / "eval" / "result.json").read_text())
+    assert result["episodes"] == 5 and 0.0 <= result["success"] <= 1.0
