@@ -34,6 +34,8 @@ from rllib_ext.cli import main
         (["train", "reciprocator", "--env", "coin_game", "--agents", "reciprocator,tit_for_tat"],
          "are IPD strategies"),
         (["train", "reciprocator", "--env", "ipd", "--agents", "reciprocator"], "agent_types lists 1 players"),
+        (["train", "reciprocator", "--env", "ipd", "--set", "num_learners=2"],
+         "num_learners=2: the influence estimator must see every episode"),
         (["train", "reciprocator", "--env", "ipd", "--set", "reciprocal_reward_weight=-2.0"],
          "reciprocal_reward_weight"),
         (["train", "reciprocator", "--env", "ipd", "--set", "reciprocal_reward_type='spite'"],

@@ -16,8 +16,9 @@ acts at every step (the batched game runner does; with the stock runner use
         reciprocators={"player_0": "player_0"}, estimator=MatrixInfluence(), gamma=0.96,
         kind="one_step_grudge", weight=(5.0, 5.0, 0.0)))
 
-With ``num_learners > 1`` each learner's copy sees only its shard of the episodes; the
-Reciprocator algorithm keeps one learner so the estimator stays centralised.
+With ``num_learners > 1`` each learner's copy would see only its shard of the episodes, so
+``ReciprocatorConfig`` refuses that: one learner (local, or one remote on a GPU) keeps the
+estimator centralised.
 """
 
 import time

@@ -251,6 +251,10 @@ class ReciprocatorConfig(PPOConfig):
                 self._value_error(f"{name} must be >= 0")
         if self.estimator_fit_period < 1:
             self._value_error("estimator_fit_period must be >= 1")
+        if self.num_learners > 1 and self.reciprocator_ids():
+            self._value_error(f"num_learners={self.num_learners}: the influence estimator must see every episode, "
+                              "but each learner gets a shard of them; use one learner (num_learners 0 or 1, "
+                              "on a GPU with num_gpus_per_learner=1)")
 
 
 class Reciprocator(PPO):
