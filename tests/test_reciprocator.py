@@ -96,6 +96,8 @@ def test_normalized_returns():
     mask = np.array([True, True, True, False])
     out = normalized_returns(returns, mask)
     np.testing.assert_allclose(out[:3], (returns[:3] - 2.0) / (np.std([1.0, 2.0, 3.0]) + 1e-5))
+    scaled = normalized_returns(returns, mask, center=False)  # the official IPD targets
+    np.testing.assert_allclose(scaled[:3], returns[:3] / (np.std([1.0, 2.0, 3.0]) + 1e-5))
 
 
 def test_connector_in_a_users_plain_ppo_pipeline(ray_session):

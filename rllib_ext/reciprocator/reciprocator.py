@@ -52,6 +52,7 @@ class ReciprocatorConfig(PPOConfig):
         self.reciprocal_reward_weight: Union[float, Sequence[float]] = 1.0
         self.normalize_reciprocal_reward = False
         self.normalize_returns = True
+        self.center_returns = True
         self.warmup_episodes = 0
         self.estimator_fit_initialization_episodes = 2
         self.estimator_fit_period = 2
@@ -76,6 +77,7 @@ class ReciprocatorConfig(PPOConfig):
         reciprocal_reward_weight: Union[float, Sequence[float]] = NotProvided,
         normalize_reciprocal_reward: bool = NotProvided,
         normalize_returns: bool = NotProvided,
+        center_returns: bool = NotProvided,
         warmup_episodes: int = NotProvided,
         estimator_fit_initialization_episodes: int = NotProvided,
         estimator_fit_period: int = NotProvided,
@@ -98,6 +100,9 @@ class ReciprocatorConfig(PPOConfig):
             normalize_reciprocal_reward: standardise the reciprocal reward over the batch.
             normalize_returns: the official targets (batch-standardised Monte-Carlo returns,
                 advantage = target - V) instead of RLlib's GAE.
+            center_returns: with ``normalize_returns``, subtract the batch mean before dividing by
+                the std (the official Coin Game code). The official IPD code only divides by the std;
+                ``False`` reproduces that (see the README on why the default centres in IPD too).
             warmup_episodes: first iterations in which only the estimator learns.
             estimator_fit_initialization_episodes, estimator_fit_period: refit the learned estimator
                 after each of the first episodes, then every ``period`` episodes.
@@ -120,7 +125,7 @@ class ReciprocatorConfig(PPOConfig):
             agent_types=agent_types, reciprocal_reward_type=reciprocal_reward_type,
             reciprocal_reward_weight=reciprocal_reward_weight,
             normalize_reciprocal_reward=normalize_reciprocal_reward, normalize_returns=normalize_returns,
-            warmup_episodes=warmup_episodes,
+            center_returns=center_returns, warmup_episodes=warmup_episodes,
             estimator_fit_initialization_episodes=estimator_fit_initialization_episodes,
             estimator_fit_period=estimator_fit_period, estimator_config=estimator_config,
             influence_estimator=influence_estimator,

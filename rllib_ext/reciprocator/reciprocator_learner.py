@@ -50,7 +50,7 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
             return
         if config.normalize_returns:
             pipeline.remove(GeneralAdvantageEstimation)
-            pipeline.append(NormalizedMonteCarloReturns(gamma=config.gamma))
+            pipeline.append(NormalizedMonteCarloReturns(gamma=config.gamma, center=config.center_returns))
         reciprocators = config.reciprocator_ids()
         shaping = [ReciprocalRewardConnector(
             reciprocators={aid: aid for aid in reciprocators},

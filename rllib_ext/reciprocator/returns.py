@@ -40,17 +40,20 @@ def _split_and_zero_pad(x: np.ndarray, lens, max_seq_len: int) -> np.ndarray:
     return np.stack(split_and_zero_pad_n_episodes(x, episode_lens=lens, max_seq_len=max_seq_len))
 
 
-def normalized_returns(returns: np.ndarray, mask: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """``(G - mean) / (std + eps)`` with mean and std over the rows where ``mask`` is true."""
+def normalized_returns(returns: np.ndarray, mask: np.ndarray, eps: float = 1e-5, center: bool = True) -> np.ndarray:
+    """``(G - mean) / (std + eps)`` with mean and std over the rows where ``mask`` is true; ``G / (std + eps)``
+    without ``center``."""
     valid = returns[mask]
-    return (returns - valid.mean()) / (valid.std() + eps)
+    return (returns - (valid.mean() if center else 0.0)) / (valid.std() + eps)
 
 
 class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
-    """Value targets = batch-standardised Monte-Carlo returns; advantages = targets - V(s)."""
+    """Value targets = batch-standardised Monte-Carlo returns (only scaled without ``center``);
+    advantages = targets - V(s)."""
 
-    def __init__(self, input_observation_space=None, input_action_space=None, *, gamma):
+    def __init__(self, input_observation_space=None, input_action_space=None, *, gamma, center: bool = True):
         super().__init__(input_observation_space, input_action_space, gamma=gamma, lambda_=1.0)
+        self.center = center
 
     def __call__(self, *, rl_module, episodes, batch, shared_data=None, **kwargs):
         device, results = None, {}
@@ -79,7 +82,7 @@ class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
                 gamma=self.gamma,
                 lambda_=1.0,
             )
-            targets = normalized_returns(returns, column(Columns.LOSS_MASK).astype(bool))
+            targets = normalized_returns(returns, column(Columns.LOSS_MASK).astype(bool), center=self.center)
             advantages = targets - values
             if module.is_stateful():
                 seq = module.model_config["max_seq_len"]
