@@ -134,6 +134,21 @@ def test_config_validation():
         ReciprocatorConfig().environment("ipd").training(reciprocal_reward_type="spite").validate()
     with pytest.raises(ValueError, match="at least one player must learn"):
         ReciprocatorConfig().environment("ipd").training(agent_types=["random", "always_defect"]).validate()
+    with pytest.raises(ValueError, match="policy_activation"):
+        ReciprocatorConfig().environment("ipd").training(policy_activation="gelu").validate()
+
+
+def test_policy_settings_set_as_attributes_reach_the_players_modules():
+    """``--set`` and Tune set attributes, not ``training()`` arguments: validate() re-derives the specs."""
+    from rllib_ext.algorithms import build_config
+
+    config = build_config("reciprocator", "ipd", ["reciprocator", "always_defect"], "paper",
+                          ["policy_hiddens=[3, 3]", "policy_activation=relu", "agent_types=['naive', 'random']"], 0)
+    specs = config.rl_module_spec.rl_module_specs
+    assert specs["player_0"].model_config["fcnet_hiddens"] == [3, 3]
+    assert specs["player_0"].model_config["fcnet_activation"] == "relu"
+    assert specs["player_1"].module_class.__name__ == "RandomPolicy"
+    assert config.policies_to_train == ["player_0"]
 
 
 def test_fixed_strategies_and_checkpoint_round_trip(ray_session, tmp_path):

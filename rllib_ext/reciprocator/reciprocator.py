@@ -60,6 +60,7 @@ class ReciprocatorConfig(PPOConfig):
         self.estimator_config: Dict = {}
         self.policy_model = "mlp"
         self.policy_hiddens: List[int] = [2, 2]
+        self.policy_activation = "tanh"
         self.bulk_learner_batch = True
         # The official PPO: lambda 1 (Monte-Carlo), no KL term, no clipping of the value loss or gradients.
         self.lambda_ = 1.0
@@ -85,6 +86,7 @@ class ReciprocatorConfig(PPOConfig):
         estimator_config: Dict = NotProvided,
         policy_model: str = NotProvided,
         policy_hiddens: List[int] = NotProvided,
+        policy_activation: str = NotProvided,
         bulk_learner_batch: bool = NotProvided,
         **kwargs,
     ) -> "ReciprocatorConfig":
@@ -115,6 +117,8 @@ class ReciprocatorConfig(PPOConfig):
                 IPD policy), ``conv_gru`` (the official Coin Game policy: conv encoder + GRU, separate
                 critic) or ``default`` (RLlib's default PPO model).
             policy_hiddens: hidden sizes of the ``mlp`` policy.
+            policy_activation: its activation, ``tanh`` (RLlib's default) or ``relu`` (the official
+                IPD networks; see the README on why the default is tanh).
             bulk_learner_batch: build PPO's train batch from whole, equal-length episodes with array
                 operations (``bulk_batch.EpisodesToBatchInBulk``: the same batch as RLlib's per-episode
                 learner pieces, which run instead for other episodes); needs ``normalize_returns``.
@@ -129,7 +133,8 @@ class ReciprocatorConfig(PPOConfig):
             estimator_fit_initialization_episodes=estimator_fit_initialization_episodes,
             estimator_fit_period=estimator_fit_period, estimator_config=estimator_config,
             influence_estimator=influence_estimator,
-            policy_model=policy_model, policy_hiddens=policy_hiddens, bulk_learner_batch=bulk_learner_batch,
+            policy_model=policy_model, policy_hiddens=policy_hiddens, policy_activation=policy_activation,
+            bulk_learner_batch=bulk_learner_batch,
         ).items():
             if value is not NotProvided:
                 setattr(self, name, list(value) if name == "agent_types" else value)
@@ -204,7 +209,8 @@ class ReciprocatorConfig(PPOConfig):
             return RLModuleSpec(module_class=ConvGRUPolicy, model_config={
                 "grid_size": self.env_config.get("grid_size", 3), "hidden": 32, "max_seq_len": steps + 1})
         if self.policy_model == "mlp":
-            return RLModuleSpec(model_config={"fcnet_hiddens": list(self.policy_hiddens), "vf_share_layers": False})
+            return RLModuleSpec(model_config={"fcnet_hiddens": list(self.policy_hiddens), "vf_share_layers": False,
+                                              "fcnet_activation": self.policy_activation})
         return RLModuleSpec()
 
     def get_default_learner_class(self):
@@ -213,6 +219,8 @@ class ReciprocatorConfig(PPOConfig):
         return ReciprocatorTorchLearner
 
     def validate(self) -> None:
+        if not self._is_frozen:
+            self._sync_players()  # settings set as attributes (--set, Tune) reach the players' module specs
         super().validate()
         bad = [k for k in self.agent_types if k not in AGENT_TYPES]
         if bad:
@@ -228,6 +236,8 @@ class ReciprocatorConfig(PPOConfig):
                 self._value_error(f"agent_types: {', '.join(IPD_STRATEGIES)} are IPD strategies")
         if self.policy_model not in ("mlp", "conv_gru", "default"):
             self._value_error(f"policy_model: unknown {self.policy_model!r}; known: mlp, conv_gru, default")
+        if self.policy_activation not in ("tanh", "relu"):
+            self._value_error(f"policy_activation: unknown {self.policy_activation!r}; known: tanh, relu")
         if self.policy_model == "conv_gru" and self.env != "coin_game":
             self._value_error("policy_model: conv_gru is the Coin Game policy")
         estimator = self.resolved_influence_estimator()
