@@ -176,3 +176,24 @@ def test_fixed_strategies_and_checkpoint_round_trip(ray_session, tmp_path):
         assert restored.get_state()["influence_estimator"]["num_updates"] == 2
     finally:
         restored.stop()
+
+
+def test_relu_ipd_policies_can_be_blind_to_the_state():
+    """The mechanism behind the official IPD collapse (README): freshly built ``[2, 2]`` ReLU policies often
+    give the same action logits in all five IPD states (dead units), tanh ones never do. Measured: 45 of 200."""
+    import gymnasium as gym
+
+    observations = torch.tensor([[-1, 0], [0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
+    blind = {}
+    for activation in ("relu", "tanh"):
+        config = reciprocator_config("ipd", ["naive", "naive"], "paper", seed=0).training(policy_activation=activation)
+        spec = config.rl_module_spec.rl_module_specs["player_0"]
+        spec.module_class = config.get_default_rl_module_spec().module_class
+        spec.observation_space, spec.action_space = gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(2)
+        blind[activation] = 0
+        for seed in range(200):
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                logits = spec.build().forward_inference({Columns.OBS: observations})[Columns.ACTION_DIST_INPUTS]
+            blind[activation] += bool((logits - logits[0]).abs().max() < 1e-6)
+    assert blind["tanh"] == 0 and 20 <= blind["relu"] <= 80, blind
