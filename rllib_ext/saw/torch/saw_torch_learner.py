@@ -5,6 +5,7 @@ import torch
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
@@ -42,6 +43,22 @@ class SAWTorchLearner(TorchLearner, SAWLearner):
     then the target value heads move by EMA. GCIVL keeps ``L_V + L_awr``; GCBC keeps ``L_awr``
     with unit weights (maximum likelihood).
     """
+
+    @override(TorchLearner)
+    def build(self) -> None:
+        """RLlib's build, then ``torch_compile_learner`` (forward_train) really applied.
+
+        RLlib 2.60's ``TorchLearner.build`` tests the container's type instead of each
+        submodule's, so with a ``MultiRLModule`` (always, on the new API stack) nothing is
+        compiled; here each torch submodule's forward passes are (inductor fuses the GELU,
+        LayerNorm and loss-side elementwise work; matmuls stay MKL's).
+        """
+        super().build()
+        if self._torch_compile_forward_train:
+            for module_id in self.module.keys():
+                module = self.module[module_id].unwrapped()
+                if isinstance(module, TorchRLModule):
+                    module.compile(self._torch_compile_cfg)
 
     @override(TorchLearner)
     def compute_loss_for_module(
