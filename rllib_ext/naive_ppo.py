@@ -16,6 +16,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from envs import get_game
 from rllib_ext.batched_env_runner import BatchedGameEnvRunner
 from rllib_ext.fixed_policies import FIXED_POLICIES, IPD_STRATEGIES
+from rllib_ext.small_categorical import SmallCategoricalCatalog
 
 AGENT_TYPES = {"naive": None, **FIXED_POLICIES}
 """Agent types this algorithm plays: ``naive`` learns with PPO, the others are fixed strategies."""
@@ -66,7 +67,8 @@ def naive_ppo_config(
     batch = p["num_games"] * num_steps
     specs = {
         aid: RLModuleSpec(module_class=AGENT_TYPES[kind], model_config={"seat": seat}) if AGENT_TYPES[kind]
-        else RLModuleSpec(model_config={"fcnet_hiddens": p["hiddens"], "vf_share_layers": False})
+        else RLModuleSpec(catalog_class=SmallCategoricalCatalog,
+                          model_config={"fcnet_hiddens": p["hiddens"], "vf_share_layers": False})
         for seat, (aid, kind) in enumerate(zip(agent_ids, agents))
     }
     return (

@@ -10,6 +10,7 @@ from ray.rllib.core.columns import Columns
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk, bulk_layout
 from rllib_ext.reciprocator.circular_conv import CircularConv2d
 from rllib_ext.reciprocator.presets import reciprocator_config
+from rllib_ext.small_categorical import SmallCategorical
 
 GAMES = 6
 
@@ -73,6 +74,16 @@ def test_bulk_pipeline_gives_the_stock_train_batch(ray_session, env, agents, pol
     finally:
         bulk.stop()
         stock.stop()
+
+
+def test_game_policies_sample_and_learn_with_small_categorical(ray_session):
+    algo = _algo("ipd", ["reciprocator", "naive"], True)
+    try:
+        for mid in ("player_0", "player_1"):
+            assert algo.learner_group._learner.module[mid].get_train_action_dist_cls() is SmallCategorical
+            assert algo.env_runner.module[mid].get_exploration_action_dist_cls() is SmallCategorical
+    finally:
+        algo.stop()
 
 
 def test_bulk_piece_pads_to_max_seq_len_and_falls_back(ray_session):

@@ -20,6 +20,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from rllib_ext.reciprocator.circular_conv import CircularConv2d
+from rllib_ext.small_categorical import SmallCategorical
 
 
 def conv_encoder(channels: int, grid_size: int, hidden: int) -> nn.Sequential:
@@ -46,6 +47,7 @@ class ConvGRUPolicy(TorchRLModule, ValueFunctionAPI):
         self.actor_encoder = conv_encoder(self.channels, self.grid_size, self.hidden)
         self.actor_gru = nn.GRU(self.hidden, self.hidden, batch_first=True)
         self.actor_head = nn.Linear(self.hidden, self.action_space.n)
+        self.action_dist_cls = SmallCategorical
         if not self.inference_only:
             self.critic_encoder = conv_encoder(self.channels, self.grid_size, self.hidden)
             self.critic_gru = nn.GRU(self.hidden, self.hidden, batch_first=True)

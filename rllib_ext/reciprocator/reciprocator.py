@@ -35,6 +35,7 @@ from rllib_ext.reciprocator.influence import (
     RewardFutureInfluence,
 )
 from rllib_ext.reciprocator.reciprocal_reward import IPD_ONE_STEP, RECIPROCAL_REWARD_TYPES
+from rllib_ext.small_categorical import SmallCategoricalCatalog
 
 ESTIMATORS = {"matrix": MatrixInfluence, "transition": CoinTransitionInfluence, "reward_future": RewardFutureInfluence}
 LEARNER_TYPES = ("reciprocator", "naive")
@@ -209,8 +210,9 @@ class ReciprocatorConfig(PPOConfig):
             return RLModuleSpec(module_class=ConvGRUPolicy, model_config={
                 "grid_size": self.env_config.get("grid_size", 3), "hidden": 32, "max_seq_len": steps + 1})
         if self.policy_model == "mlp":
-            return RLModuleSpec(model_config={"fcnet_hiddens": list(self.policy_hiddens), "vf_share_layers": False,
-                                              "fcnet_activation": self.policy_activation})
+            return RLModuleSpec(catalog_class=SmallCategoricalCatalog, model_config={
+                "fcnet_hiddens": list(self.policy_hiddens), "vf_share_layers": False,
+                "fcnet_activation": self.policy_activation})
         return RLModuleSpec()
 
     def get_default_learner_class(self):
