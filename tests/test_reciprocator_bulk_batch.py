@@ -7,9 +7,12 @@ import pytest
 import torch
 from ray.rllib.core.columns import Columns
 
+from ray.rllib.connectors.connector_pipeline_v2 import ConnectorPipelineV2
+
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk, bulk_layout
 from rllib_ext.reciprocator.circular_conv import CircularConv2d
 from rllib_ext.reciprocator.presets import reciprocator_config
+from rllib_ext.reciprocator.returns import DropMaskedRows
 from rllib_ext.small_categorical import SmallCategorical
 
 GAMES = 6
@@ -68,6 +71,8 @@ def test_bulk_pipeline_gives_the_stock_train_batch(ray_session, env, agents, pol
                     rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data=shared), shared))
             (ours, ours_shared), (theirs, theirs_shared) = outs
             assert_same_batch(ours, theirs)
+            # DropMaskedRows (last) keeps recurrent modules' padded sequences and their mask.
+            assert all((Columns.LOSS_MASK in b) == (policy_model == "conv_gru") for b in ours.values())
             for key, value in theirs_shared.items():
                 if key.startswith("_"):
                     assert ours_shared.get(key) == value, key
@@ -82,6 +87,26 @@ def test_game_policies_sample_and_learn_with_small_categorical(ray_session):
         for mid in ("player_0", "player_1"):
             assert algo.learner_group._learner.module[mid].get_train_action_dist_cls() is SmallCategorical
             assert algo.env_runner.module[mid].get_exploration_action_dist_cls() is SmallCategorical
+    finally:
+        algo.stop()
+
+
+def test_artificial_rows_leave_flat_batches_once_the_targets_are_in(ray_session):
+    algo = _algo("ipd", ["reciprocator", "naive"], True)
+    try:
+        learner = algo.learner_group._learner
+        pieces = learner._learner_connector.connectors
+        assert isinstance(pieces[-1], DropMaskedRows)
+        episodes = algo.env_runner.sample(explore=True)
+        kept = ConnectorPipelineV2(connectors=pieces[:-1])(
+            rl_module=learner.module, batch={}, episodes=episodes, shared_data={})
+        dropped = pieces[-1](rl_module=learner.module, batch=copy.deepcopy(kept), episodes=episodes)
+        for mid, columns in kept.items():
+            mask = _numpy(columns[Columns.LOSS_MASK])
+            assert mask.shape == (GAMES * 33,) and mask.sum() == GAMES * 32
+            assert set(dropped[mid]) == set(columns) - {Columns.LOSS_MASK}
+            for column, data in dropped[mid].items():
+                np.testing.assert_array_equal(_numpy(data), _numpy(columns[column])[mask], err_msg=column)
     finally:
         algo.stop()
 

@@ -17,7 +17,7 @@ from ray.rllib.connectors.learner import (
 
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk
 from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
-from rllib_ext.reciprocator.returns import NormalizedMonteCarloReturns
+from rllib_ext.reciprocator.returns import DropMaskedRows, NormalizedMonteCarloReturns
 
 
 STOCK_PIECES = [
@@ -33,7 +33,7 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
 
     Pipeline: ``AddOneTsToEpisodesAndTruncate`` -> ``ReciprocalRewardConnector`` (if any player is a
     Reciprocator) -> RLlib's batching pieces -> ``NormalizedMonteCarloReturns`` (with
-    ``normalize_returns``, the official targets) or RLlib's GAE.
+    ``normalize_returns``, the official targets) or RLlib's GAE -> ``DropMaskedRows``.
 
     With ``bulk_learner_batch`` (and ``normalize_returns``, and no custom learner pieces):
     ``ReciprocalRewardConnector`` -> ``EpisodesToBatchInBulk`` (the same batch as RLlib's pieces from
@@ -71,6 +71,7 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
                                    *pipeline.connectors[n:]]
         elif shaping:
             pipeline.insert_after(AddOneTsToEpisodesAndTruncate, shaping[0])
+        pipeline.append(DropMaskedRows())
 
     @property
     def reciprocal_reward_connector(self):
