@@ -53,12 +53,13 @@ def test_reciprocators_cooperate(tmp_path, ray_session):
 def test_coin_game_at_a_cpu_budget(tmp_path, ray_session):
     # small preset: 128 games, MLP policies, reward + future-return estimator. Measured (27 Nov,
     # seeds 0-3): the naive learner's coins per episode, mean of iterations 1-5 about 6 (random
-    # play), of iterations 36-40 7.7 / 8.4 / 10.0 / 8.9; the final iteration alone swings by about
-    # 1 coin with float summation order, hence the 5-iteration means. The estimator's reward loss
-    # falls from 0.38 to 0.19; the reciprocal reward is large and noisy early.
+    # play), of iterations 56-60 10.0 / 14.8 / 15.9 / 14.1 (at iteration 40 only 7.1 to 10.6, and
+    # seed 0's run moved between 7.1 and 7.7 with float summation order alone, hence 60 iterations
+    # and 5-iteration means). The estimator's reward loss falls; the reciprocal reward is large and
+    # noisy early.
     out = tmp_path / "coins"
     argv = ["train", "reciprocator", "--env", "coin_game", "--agents", "reciprocator,naive",
-            "--iterations", "40", "--seed", "0", "--out", str(out), "--checkpoint-every", "0"]
+            "--iterations", "60", "--seed", "0", "--out", str(out), "--checkpoint-every", "0"]
     assert main(argv) == 0
     rows = list(csv.DictReader((out / "progress.csv").open()))
     fits = [float(r["estimator/reward_loss_last_epoch"]) for r in rows if r.get("estimator/reward_loss_last_epoch")]
@@ -67,4 +68,4 @@ def test_coin_game_at_a_cpu_budget(tmp_path, ray_session):
     assert rr and all(math.isfinite(x) for x in rr)
     coins = [float(r["player_1/coins"]) for r in rows]
     first, last = sum(coins[:5]) / 5, sum(coins[-5:]) / 5
-    assert last > 7.0 and last > first + 1.0, (first, last)  # random play collects about 6
+    assert last > 8.5 and last > first + 2.5, (first, last)  # random play collects about 6

@@ -8,6 +8,7 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from ray.rllib.connectors.connector_pipeline_v2 import ConnectorPipelineV2
+from ray.rllib.core.learner.training_data import TrainingData
 
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk, bulk_layout
 from rllib_ext.reciprocator.circular_conv import CircularConv2d
@@ -107,6 +108,13 @@ def test_artificial_rows_leave_flat_batches_once_the_targets_are_in(ray_session)
             assert set(dropped[mid]) == set(columns) - {Columns.LOSS_MASK}
             for column, data in dropped[mid].items():
                 np.testing.assert_array_equal(_numpy(data), _numpy(columns[column])[mask], err_msg=column)
+        # Each module's batch is now one minibatch of games x 32 rows: no shuffle per epoch; smaller
+        # minibatches keep it.
+        for minibatch_size, shuffled in ((GAMES * 32, False), (GAMES * 16, True)):
+            iterator = learner._create_iterator_if_necessary(
+                training_data=TrainingData(episodes=algo.env_runner.sample(explore=True)), num_epochs=2,
+                minibatch_size=minibatch_size, shuffle_batch_per_epoch=True)
+            assert iterator._shuffle_batch_per_epoch is shuffled
     finally:
         algo.stop()
 

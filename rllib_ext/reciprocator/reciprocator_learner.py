@@ -14,6 +14,7 @@ from ray.rllib.connectors.learner import (
     AddOneTsToEpisodesAndTruncate,
     GeneralAdvantageEstimation,
 )
+from ray.rllib.core.learner.training_data import TrainingData
 
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk
 from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
@@ -72,6 +73,18 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
         elif shaping:
             pipeline.insert_after(AddOneTsToEpisodesAndTruncate, shaping[0])
         pipeline.append(DropMaskedRows())
+
+    def _create_iterator_if_necessary(self, *, training_data, minibatch_size=None, shuffle_batch_per_epoch=False,
+                                      **kwargs):
+        """RLlib's minibatch iterator, without the per-epoch shuffle when every module's batch is one
+        minibatch (full-batch epochs, as the presets have once ``DropMaskedRows`` ran): there it only
+        reorders the rows of a mean, at the price of a copy of every column per epoch."""
+        if shuffle_batch_per_epoch and minibatch_size and training_data.episodes is not None:
+            batch = self._make_batch_if_necessary(training_data=training_data)
+            training_data = TrainingData(batch=batch)
+            shuffle_batch_per_epoch = any(len(b) > minibatch_size for b in batch.policy_batches.values())
+        return super()._create_iterator_if_necessary(training_data=training_data, minibatch_size=minibatch_size,
+                                                     shuffle_batch_per_epoch=shuffle_batch_per_epoch, **kwargs)
 
     @property
     def reciprocal_reward_connector(self):
