@@ -51,8 +51,8 @@ _ROUNDS_WINDOW = 10_000
 
 @contextlib.contextmanager
 def _gc_paused():
-    """No cyclic garbage collection inside: building thousands of episode objects (acyclic, freed
-    by reference counting) otherwise triggers full collections that took 2/3 of the time."""
+    """No cyclic garbage collection inside: building thousands of episode objects otherwise triggers
+    repeated collections (2/3 of the build time in a microbenchmark); one collection still follows."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -5,9 +5,8 @@ import copy
 import numpy as np
 import pytest
 import torch
-from ray.rllib.core.columns import Columns
-
 from ray.rllib.connectors.connector_pipeline_v2 import ConnectorPipelineV2
+from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.training_data import TrainingData
 
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk, bulk_layout

@@ -51,7 +51,7 @@ class SAWTorchLearner(TorchLearner, SAWLearner):
         RLlib 2.60's ``TorchLearner.build`` tests the container's type instead of each
         submodule's, so with a ``MultiRLModule`` (always, on the new API stack) nothing is
         compiled; here each torch submodule's forward passes are (inductor fuses the GELU,
-        LayerNorm and loss-side elementwise work; matmuls stay MKL's).
+        LayerNorm and advantage elementwise work; matmuls stay MKL's; the losses run eagerly).
         """
         super().build()
         if self._torch_compile_forward_train:
