@@ -18,6 +18,7 @@ EPILOG = """examples:
   rllib-ext train reciprocator --env ipd --agents reciprocator,naive
   rllib-ext train ppo --env coin_game --agents naive,random --set lr=0.001 --set env.grid_size=4
   rllib-ext train saw --dataset pointmaze-medium-navigate-v0 --data data/pointmaze-medium-navigate-v0.npz --steps 20000
+  rllib-ext resume runs/ppo-ipd-20261125-120000 --iterations 80
   rllib-ext eval runs/ppo-ipd-20261125-120000/checkpoints/final --episodes 256
   rllib-ext datagen pointmaze-medium-navigate-v0 --episodes 100 --out data/pointmaze-medium-navigate-v0.npz
   rllib-ext tune reciprocator --env ipd --agents reciprocator,naive --samples 16 --iterations 30
@@ -51,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
                        help="also checkpoint every N iterations (default 100; the final one is always kept)")
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+
+    rs = sub.add_parser(
+        "resume",
+        help="continue a stopped or finished training run",
+        description="Continue the run folder RUN from its newest checkpoint (checkpoints/final, else the last "
+        "iter_N), appending to its progress.csv, up to --iterations in all. Training stops cleanly on Ctrl-C "
+        "or SIGTERM (checkpoint and result.json after the current iteration), so this picks up any such run.",
+    )
+    rs.add_argument("run", metavar="RUN", help="a run folder written by `rllib-ext train`")
+    rs.add_argument("--iterations", type=int, help="iterations in all (default: the run's planned count)")
+    rs.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
 
     tn = sub.add_parser(
         "tune",
@@ -172,7 +184,7 @@ def cmd_train(args) -> int:
                    title=f"{args.algo} on {args.env} ({args.agents or 'learners'}, {args.preset} preset)")
     print(results_table(result, get_game(args.env).headline_metrics + ("return",) * (args.env == "ipd")))
     print(f"run folder: {out}")
-    return 0
+    return 130 if result.get("stopped_early") else 0
 
 
 def _game_config(args):
@@ -213,7 +225,17 @@ def _train_offline(args) -> int:
                    title=f"{args.algo} on {args.dataset} ({args.preset} preset)")
     print(success_table(result))
     print(f"run folder: {out}")
-    return 0
+    return 130 if result.get("stopped_early") else 0
+
+
+def cmd_resume(args) -> int:
+    from rllib_ext.training import resume
+
+    if args.iterations is not None and args.iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
+    result = resume(args.run, args.iterations, address=args.address)
+    print(f"run folder: {args.run}")
+    return 130 if result.get("stopped_early") else 0
 
 
 def cmd_eval(args) -> int:
@@ -358,7 +380,7 @@ def _split_env_var(text: str):
     return key, value
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "datagen": cmd_datagen, "tune": cmd_tune, "submit": cmd_submit}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "datagen": cmd_datagen, "tune": cmd_tune, "submit": cmd_submit}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,9 @@ import csv
 import json
 import math
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -85,8 +87,46 @@ class RunFolder:
     def read_rows(path: os.PathLike) -> List[Dict[str, float]]:
         """The rows of a run folder's ``progress.csv`` as floats."""
         with open(Path(path) / "progress.csv", newline="") as f:
-            return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
-                    for row in csv.DictReader(f)]
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    @classmethod
+    def existing(cls, path: os.PathLike) -> "RunFolder":
+        """A run folder written by ``train``, to continue (its ``progress.csv`` rows loaded)."""
+        run = cls.__new__(cls)
+        run.path = Path(path).absolute()
+        for needed in ("run.json", "progress.csv", "checkpoints"):
+            if not (run.path / needed).exists():
+                raise FileNotFoundError(f"{run.path} is not a run folder to resume: it has no {needed}")
+        run.rows = cls.read_rows(run.path)
+        return run
+
+    def newest_checkpoint(self) -> Path:
+        """``checkpoints/final`` if the run ended (or was stopped), else its last ``iter_N``."""
+        checkpoints = self.path / "checkpoints"
+        if (checkpoints / "final" / "rllib_checkpoint.json").exists():
+            return checkpoints / "final"
+        numbered = sorted(p for p in checkpoints.glob("iter_*") if (p / "rllib_checkpoint.json").exists())
+        if not numbered:
+            raise FileNotFoundError(f"{checkpoints} holds no complete checkpoint to resume from")
+        return numbered[-1]
+
+    def keep_rows_until(self, iteration: int) -> None:
+        """Drop the rows after ``iteration`` (they are redone); the full file stays as
+        ``progress-before-resume-TIME.csv``."""
+        kept = [r for r in self.rows if r["training_iteration"] <= iteration]
+        if len(kept) < len(self.rows):
+            shutil.copy2(self.path / "progress.csv",
+                         self.path / f"progress-before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+        self.rows = kept
+
+    def archive_final(self, iteration: int) -> None:
+        """Keep the ``final`` checkpoint being resumed from as ``iter_N`` (dropped if that already exists:
+        both are the state after iteration N)."""
+        final, numbered = self.path / "checkpoints" / "final", self.path / "checkpoints" / f"iter_{iteration:06d}"
+        if numbered.exists():
+            shutil.rmtree(final)
+        else:
+            os.replace(final, numbered)
 
     def create(self) -> "RunFolder":
         self.path.mkdir(parents=True, exist_ok=True)
@@ -164,6 +204,16 @@ def _bar_chart(values: Dict[str, float], title: str, target: Path) -> Path:
     fig.savefig(target, dpi=110)
     plt.close(fig)
     return target
+
+
+def _number(text: str) -> float:
+    """A CSV cell back as written: int, float, or NaN for an empty cell."""
+    if text in ("", None):
+        return math.nan
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _atomic_write(target: Path, text: str) -> None:

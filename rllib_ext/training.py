@@ -1,8 +1,11 @@
 """Train and evaluate an algorithm into a run folder, with one progress line per iteration."""
 
 import contextlib
+import json
 import os
 import pickle
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
@@ -52,11 +55,12 @@ def train(
     """Train ``config`` for ``iterations``; write the run folder ``out``; return the final flat metrics.
 
     Algorithms that evaluate (``evaluation_interval``) are evaluated after the last iteration too.
+    Ctrl-C or SIGTERM stops after the current iteration with a checkpoint and results
+    (:class:`StopRequest`); :func:`resume` continues the run.
     """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
-    offline = config.evaluation_interval is not None and not isinstance(config.env, str)
-    metrics = ("success",) if offline else get_game(config.env).headline_metrics
+    title = title or f"{config.algo_class.__name__} on {config.env}"
     with ray_runtime(address):
         algo = config.build_algo()
         try:
@@ -64,22 +68,91 @@ def train(
             # (no GPU for a GPU learner) leaves no folder behind, and the same --out works again.
             run = RunFolder(out).create()
             run.write_json("config.json", config.to_dict())
-            for i in range(1, iterations + 1):
-                start = time.perf_counter()
-                row = flatten_result(algo.train())
-                if offline and i == iterations and "success" not in row:
-                    row.update(success_metrics(algo.evaluate()))
-                run.log(row)
-                print(progress_line(row, iterations, time.perf_counter() - start, metrics), flush=True)
-                if checkpoint_every and i % checkpoint_every == 0 and i < iterations:
-                    run.checkpoint(algo, f"iter_{i:06d}")
-            final = run.checkpoint(algo, "final")
+            run.write_json(PLAN, {"iterations": iterations, "checkpoint_every": checkpoint_every, "title": title})
+            return _train_loop(algo, run, iterations, checkpoint_every, title)
         finally:
             algo.stop()
+
+
+def resume(run_dir: os.PathLike, iterations: Optional[int] = None, address: Optional[str] = None) -> Dict[str, float]:
+    """Continue the run in ``run_dir`` from its newest checkpoint up to ``iterations`` in all (default: the
+    run's planned count); progress rows after that checkpoint are set aside in ``progress-before-resume-*.csv``,
+    the old ``final`` checkpoint is kept as ``iter_N``. Optimizer, sampler and estimator states come from the
+    checkpoint; the global random streams do not, so a resumed run is not bitwise the uninterrupted one."""
+    run = RunFolder.existing(run_dir)
+    plan = json.loads((run.path / PLAN).read_text())
+    iterations = iterations or plan["iterations"]
+    checkpoint = run.newest_checkpoint()
+    with ray_runtime(address):
+        algo = restore(checkpoint)
+        try:
+            done = algo.iteration
+            if done >= iterations:
+                raise ValueError(f"{run.path} has {done} iterations already; give --iterations above {done}")
+            run.keep_rows_until(done)
+            if checkpoint.name == "final":
+                run.archive_final(done)
+            print(f"resuming {run.path} from {checkpoint.name} (iteration {done}) to iteration {iterations}", flush=True)
+            run.write_json(PLAN, {**plan, "iterations": iterations})
+            return _train_loop(algo, run, iterations, plan["checkpoint_every"], plan["title"])
+        finally:
+            algo.stop()
+
+
+PLAN = "run.json"
+
+
+def _train_loop(algo: Algorithm, run: RunFolder, iterations: int, checkpoint_every: int, title: str) -> Dict[str, float]:
+    """Iterations ``algo.iteration + 1 .. iterations`` into ``run``; final checkpoint, result.json, plot."""
+    config = algo.config
+    offline = config.evaluation_interval is not None and not isinstance(config.env, str)
+    metrics = ("success",) if offline else get_game(config.env).headline_metrics
+    with StopRequest() as stop:
+        for i in range(algo.iteration + 1, iterations + 1):
+            start = time.perf_counter()
+            row = flatten_result(algo.train())
+            last = i == iterations or stop.requested
+            if offline and last and "success" not in row:
+                row.update(success_metrics(algo.evaluate()))
+            run.log(row)
+            print(progress_line(row, iterations, time.perf_counter() - start, metrics), flush=True)
+            if last:
+                break
+            if checkpoint_every and i % checkpoint_every == 0:
+                run.checkpoint(algo, f"iter_{i:06d}")
+        final = run.checkpoint(algo, "final")
     result = {**row, "checkpoint": str(final)}
+    if stop.requested and i < iterations:
+        result["stopped_early"] = True
+        print(f"stopped at iteration {i} of {iterations}; continue with: rllib-ext resume {run.path}", flush=True)
     run.write_json("result.json", result)
-    run.plot(metrics, title or f"{config.algo_class.__name__} on {config.env}")
+    run.plot(metrics, title)
     return result
+
+
+class StopRequest:
+    """While training: the first SIGINT (Ctrl-C) or SIGTERM asks to stop after the current iteration, which
+    then ends like the last one (checkpoint ``final``, ``result.json`` with ``stopped_early``); a second
+    Ctrl-C aborts at once. Outside the main thread (where Python takes no signals) it does nothing."""
+
+    def __enter__(self) -> "StopRequest":
+        self.requested = False
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: stopping after this iteration with a checkpoint "
+              "(Ctrl-C again aborts at once)", flush=True)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def evaluate(checkpoint: os.PathLike, episodes: int, out: os.PathLike, explore: bool = False,

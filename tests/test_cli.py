@@ -2,6 +2,10 @@
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -45,6 +49,8 @@ from rllib_ext.cli import main
         (["train", "reciprocator", "--env", "ipd", "--set", "lr.x=1"], "'lr' is not a dict setting"),
         (["train", "reciprocator", "--env", "ipd", "--set", "influence_estimator='transition'"],
          "does not fit 'ipd'"),
+        (["resume", "/nonexistent/run"], "is not a run folder to resume: it has no run.json"),
+        (["resume", "/nonexistent/run", "--iterations", "0"], "--iterations must be >= 1"),
         (["eval", "/nonexistent/checkpoint"], "not an RLlib checkpoint"),
         (["eval", "/nonexistent/checkpoint", "--episodes", "0"], "--episodes must be >= 1"),
     ],
@@ -95,6 +101,48 @@ def test_train_then_eval_writes_run_folders(tmp_path, ray_session, capsys):
         # greedy play: IPD is deterministic, so all 64 games follow one trajectory of 32 moves
         moves_cooperated = evaluated[f"{player}/cooperation_rate"] * 32
         assert moves_cooperated == pytest.approx(round(moves_cooperated), abs=1e-9)
+
+
+def test_interrupted_run_keeps_its_checkpoint_and_resumes(tmp_path, ray_session, capsys):
+    """SIGINT (Ctrl-C, or `timeout -s INT`) stops training after the current iteration with a `final`
+    checkpoint and result.json; `resume` continues the same folder, counters and estimator included."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rllib_ext.cli", "train", "reciprocator", "--env", "ipd",
+           "--agents", "reciprocator,naive", "--iterations", "1000", "--out", str(out),
+           "--set", "num_envs_per_env_runner=64", "--checkpoint-every", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in proc.stdout:
+        if line.startswith("iter    3/1000"):
+            proc.send_signal(signal.SIGINT)
+            break
+    tail = proc.stdout.read()
+    assert proc.wait(timeout=120) == 130, tail
+    stopped = json.loads((out / "result.json").read_text())
+    done = int(stopped["training_iteration"])
+    assert stopped["stopped_early"] is True and 3 <= done < 1000
+    assert f"stopped at iteration {done} of 1000; continue with: rllib-ext resume {out}" in tail
+    assert (out / "checkpoints" / "final" / "rllib_checkpoint.json").exists()
+
+    assert main(["resume", str(out), "--iterations", str(done + 2)]) == 0
+    assert f"resuming {out} from final (iteration {done})" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "progress.csv").open()))
+    assert [int(r["training_iteration"]) for r in rows] == list(range(1, done + 3))
+    assert [float(r["env_steps"]) for r in rows] == [64 * 32 * i for i in range(1, done + 3)]
+    result = json.loads((out / "result.json").read_text())
+    assert result["training_iteration"] == done + 2 and "stopped_early" not in result
+    assert (out / "checkpoints" / f"iter_{done:06d}").exists()  # the checkpoint resumed from, kept
+    assert json.loads((out / "run.json").read_text())["iterations"] == done + 2
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    restored = Algorithm.from_checkpoint(str(out / "checkpoints" / "final"))
+    try:  # the reward-influence connector's counters (weight schedule, refit schedule) went on too
+        state = restored.get_state()["influence_estimator"]
+        assert restored.iteration == state["num_updates"] == state["episodes_seen"] == done + 2
+    finally:
+        restored.stop()
+    assert main(["resume", str(out), "--iterations", str(done + 2)]) == 2
+    assert f"has {done + 2} iterations already" in capsys.readouterr().err
 
 
 def test_coin_game_with_a_fixed_random_player(tmp_path, ray_session):
