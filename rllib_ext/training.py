@@ -120,20 +120,19 @@ def _train_loop(algo: Algorithm, run: RunFolder, iterations: int, checkpoint_eve
                 break
             if checkpoint_every and i % checkpoint_every == 0:
                 run.checkpoint(algo, f"iter_{i:06d}")
-        final = run.checkpoint(algo, "final")
-    result = {**row, "checkpoint": str(final)}
-    if stop.requested and i < iterations:
-        result["stopped_early"] = True
-        print(f"stopped at iteration {i} of {iterations}; continue with: rllib-ext resume {run.path}", flush=True)
-    run.write_json("result.json", result)
-    run.plot(metrics, title)
+        result = {**row, "checkpoint": str(run.checkpoint(algo, "final"))}
+        if stop.requested and i < iterations:
+            result["stopped_early"] = True
+            print(f"stopped at iteration {i} of {iterations}; continue with: rllib-ext resume {run.path}", flush=True)
+        run.write_json("result.json", result)
+        run.plot(metrics, title)
     return result
 
 
 class StopRequest:
     """While training: the first SIGINT (Ctrl-C) or SIGTERM asks to stop after the current iteration, which
-    then ends like the last one (checkpoint ``final``, ``result.json`` with ``stopped_early``); a second
-    Ctrl-C aborts at once. Outside the main thread (where Python takes no signals) it does nothing."""
+    then ends like the last one (checkpoint ``final``, ``result.json`` with ``stopped_early``); another
+    Ctrl-C a second or more later aborts at once. Outside the main thread (where Python takes no signals) it does nothing."""
 
     def __enter__(self) -> "StopRequest":
         self.requested = False
@@ -144,9 +143,12 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
+        if self.requested:
+            # `timeout` and Ctrl-C also signal the process group, so one request can arrive twice at once
+            if signum == signal.SIGINT and time.monotonic() - self._first > 1.0:
+                raise KeyboardInterrupt
+            return
+        self.requested, self._first = True, time.monotonic()
         print(f"\n{signal.Signals(signum).name}: stopping after this iteration with a checkpoint "
               "(Ctrl-C again aborts at once)", flush=True)
 

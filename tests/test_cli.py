@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -114,6 +115,8 @@ def test_interrupted_run_keeps_its_checkpoint_and_resumes(tmp_path, ray_session,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     for line in proc.stdout:
         if line.startswith("iter    3/1000"):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)  # a second one at once, as `timeout -s INT` sends (to the child, then its group)
             proc.send_signal(signal.SIGINT)
             break
     tail = proc.stdout.read()
