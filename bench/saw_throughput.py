@@ -57,11 +57,12 @@ def write_dataset(directory: str, episodes: int = 100, rows: int = 1001) -> str:
     return path
 
 
-def measure(dataset: str, size: str, device: str, compiled: bool, iterations: int, bare_steps: int) -> dict:
+def measure(dataset: str, size: str, device: str, compiled: bool, iterations: int, bare_steps: int,
+            compile_mode: str = None) -> dict:
     preset, steps = SIZES[size]
     config = SAWConfig().training(dataset_path=dataset).preset(preset).training(num_steps_per_iteration=steps)
     config.learners(num_gpus_per_learner=1 if device == "cuda" else 0).debugging(seed=0)
-    config.framework(torch_compile_learner=compiled)
+    config.framework(torch_compile_learner=compiled, torch_compile_learner_dynamo_mode=compile_mode)
     algo = config.build_algo()
     algo.train()  # warm-up (and compilation)
     start = time.perf_counter()
@@ -82,7 +83,8 @@ def measure(dataset: str, size: str, device: str, compiled: bool, iterations: in
         torch.cuda.synchronize()
     bare_rate = bare_steps / (time.perf_counter() - start)
     algo.stop()
-    return {"size": size, "device": device, "compiled": compiled, "train_steps_per_s": train_rate,
+    return {"size": size, "device": device, "compiled": compiled and (compile_mode or "default"),
+            "train_steps_per_s": train_rate,
             "torch_steps_per_s": bare_rate, "brief_jax_cpu": BRIEF_JAX_CPU[size]}  # fmt: skip
 
 
@@ -117,6 +119,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (CPU); JAX's too")
     parser.add_argument("--compile", choices=["off", "on", "both"], default="both",
                         help="torch_compile_learner off, on, or each in turn (default)")
+    parser.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+                        help="torch.compile mode of the compiled runs (reduce-overhead: CUDA graphs on a GPU)")
     parser.add_argument("--official", metavar="IMPLS", help="the official SAW repository's impls/ folder")
     parser.add_argument("--official-python", default=sys.executable,
                         help="a Python with jax, flax, optax, distrax, ml_collections (for --official)")
@@ -142,14 +146,15 @@ def main(argv=None) -> None:
         for device in devices:
             for size in args.sizes:
                 for compiled in modes:
-                    row = measure(dataset, size, device, compiled, args.iterations, args.bare_steps)
+                    row = measure(dataset, size, device, compiled, args.iterations, args.bare_steps,
+                                  args.compile_mode)
                     if size in official:
                         row["official_jax_steps_per_s"] = official[size]
                         row["train_vs_official"] = row["train_steps_per_s"] / official[size]
                     rows.append(row)
                     versus = f"x{row['train_vs_official']:.2f} of official JAX" if size in official else (
                         f"brief's JAX figure {row['brief_jax_cpu']:.1f} (other machine)")
-                    print(f"{size:5s} {device:4s} {'compiled' if compiled else 'eager   '}  "
+                    print(f"{size:5s} {device:4s} {row['compiled'] or 'eager':16s}  "
                           f"train(): {row['train_steps_per_s']:8.1f} steps/s   "
                           f"torch step: {row['torch_steps_per_s']:8.1f} steps/s   {versus}", flush=True)  # fmt: skip
     report = {"threads": args.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
