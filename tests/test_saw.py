@@ -253,6 +253,30 @@ def test_torch_compile_learner_compiles_and_matches_eager(walks):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_learner_matches_eager_on_the_gpu(walks):
+    """``torch_compile_learner_dynamo_mode='reduce-overhead'`` on a GPU learner (CUDA graphs replay the
+    compiled forward and backward): several updates land on the eager learner's parameters."""
+    space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    spaces = {DEFAULT_MODULE_ID: (space, gym.spaces.Box(-1, 1, (2,), np.float32))}
+    learners = [
+        SAWConfig().training(**TINY).learners(num_gpus_per_learner=1)
+        .framework(torch_compile_learner=mode is not None, torch_compile_learner_dynamo_mode=mode)
+        .build_learner(spaces=spaces)
+        for mode in (None, "reduce-overhead")
+    ]
+    eager, graphed = (learner.module[DEFAULT_MODULE_ID] for learner in learners)
+    graphed.set_state(eager.get_state())
+    sample = sampler(walks)
+    for _ in range(5):  # CUDA graphs are recorded after warm-up runs, then replayed
+        batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(sample.sample(64))}, env_steps=64)
+        for learner in learners:
+            learner.update(batch=batch)
+    for (name, a), b in zip(eager.named_parameters(), graphed.parameters()):
+        assert a.is_cuda
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5, msg=name)
+
+
 # --- Config: presets and validation before Ray ------------------------------------------------
 
 
