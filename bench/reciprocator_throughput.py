@@ -14,10 +14,12 @@ refits every second episode; from the second episode on each refit draws the ful
 samples). The official code's figures on one CPU thread (brief 5) are printed beside them: Coin
 Game about 85 s per episode on average (refit about 100 s every second episode, reciprocal reward +
 two PPO updates about 33 s), IPD 0.6 to 1.4 s per episode. ``gpu`` = ``fast`` with a GPU learner
-(``num_gpus_per_learner=1``; the influence estimator follows the learner onto the GPU).
+(``num_gpus_per_learner=1``; the influence estimator follows the learner onto the GPU);
+``compiled`` = ``fast`` with ``torch_compile_learner=True`` (the policies' forward passes through
+inductor; its first iteration, which compiles, is left out of the means).
 
     OMP_NUM_THREADS=1 python bench/reciprocator_throughput.py [--iterations 3] [--games-coin 1024]
-        [--games-ipd 2048] [--envs coin_game,ipd] [--variants baseline,fast,gpu] [--json FILE]
+        [--games-ipd 2048] [--envs coin_game,ipd] [--variants baseline,fast,compiled,gpu] [--json FILE]
 """
 
 import argparse
@@ -32,7 +34,7 @@ from rllib_ext.reciprocator.presets import reciprocator_config
 
 OFFICIAL_S_PER_ITERATION = {"coin_game": 85.0, "ipd": 1.0}
 POLICY_MODEL = {"coin_game": "conv_gru", "ipd": "mlp"}
-VARIANTS = ("baseline", "fast", "gpu")
+VARIANTS = ("baseline", "fast", "compiled", "gpu")
 PARTS = ("total_s", "sampling_s", "estimator_fit_s", "connector_s", "ppo_update_s")
 
 
@@ -45,6 +47,7 @@ def measure(env: str, games: int, iterations: int, variant: str) -> dict:
         train_batch_size_per_learner=games * 32, minibatch_size=games * 32, warmup_episodes=0,
         policy_model=POLICY_MODEL[env], bulk_learner_batch=not baseline)
     config.learners(num_gpus_per_learner=1 if variant == "gpu" else 0)
+    config.framework(torch_compile_learner=variant == "compiled")
     algo = config.build_algo()
     update_s = []
     update = algo.learner_group.update
@@ -75,8 +78,9 @@ def measure(env: str, games: int, iterations: int, variant: str) -> dict:
         algo.stop()
         CircularConv2d.use_matmul = True
     refits = [r["estimator_fit_s"] for r in rows if r["estimator_fit_s"] > 0]
-    mean = {k: round(sum(r[k] for r in rows) / len(rows), 3) for k in PARTS}
-    no_fit = [r["total_s"] - r["estimator_fit_s"] for r in rows]
+    steady_rows = rows[1:] if variant == "compiled" and len(rows) > 1 else rows  # not the compiling one
+    mean = {k: round(sum(r[k] for r in steady_rows) / len(steady_rows), 3) for k in PARTS}
+    no_fit = [r["total_s"] - r["estimator_fit_s"] for r in steady_rows]
     # The replay holds 2 to 3 batches from the second episode on, so the last refit has the steady size
     # (16 x 4096 samples); the first one, on a single batch, draws half as many.
     per_refit = refits[-1] if refits else 0.0
@@ -92,7 +96,7 @@ def main() -> None:
     parser.add_argument("--games-ipd", type=int, default=2048)
     parser.add_argument("--envs", default="coin_game,ipd")
     parser.add_argument("--variants", default="baseline,fast",
-                        help="comma-separated, of baseline, fast, gpu (default baseline,fast)")
+                        help="comma-separated, of baseline, fast, compiled, gpu (default baseline,fast)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     games = {"coin_game": args.games_coin, "ipd": args.games_ipd}
@@ -107,7 +111,7 @@ def main() -> None:
         figures[env] = {v: measure(env, games[env], args.iterations, v) for v in VARIANTS if v in variants}
         official = OFFICIAL_S_PER_ITERATION[env]
         figures[env]["official_s_per_iteration"] = official
-        for v in ("fast", "gpu"):
+        for v in ("fast", "compiled", "gpu"):
             if v in figures[env]:
                 figures[env][f"{v}_speedup_vs_official"] = round(official / figures[env][v]["steady_s_per_iteration"], 2)
         if "baseline" in figures[env] and "fast" in figures[env]:
@@ -126,7 +130,7 @@ def main() -> None:
                   f"{f['official_s_per_iteration']:>9}")
         if "fast_speedup_vs_baseline" in f:
             print(f"{env}: fast is {f['fast_speedup_vs_baseline']}x faster than the baseline")
-        for v in ("fast", "gpu"):
+        for v in ("fast", "compiled", "gpu"):
             if f"{v}_speedup_vs_official" in f:
                 print(f"{env}: {v} runs at {f[f'{v}_speedup_vs_official']}x the official code's speed")
     if args.json:

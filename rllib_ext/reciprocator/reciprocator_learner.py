@@ -19,6 +19,7 @@ from ray.rllib.core.learner.training_data import TrainingData
 from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk
 from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
 from rllib_ext.reciprocator.returns import DropMaskedRows, NormalizedMonteCarloReturns
+from rllib_ext.torch_compile import compile_forward_train
 
 
 STOCK_PIECES = [
@@ -45,6 +46,7 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
 
     def build(self) -> None:
         super().build()
+        compile_forward_train(self)
         config = self.config
         pipeline = self._learner_connector
         if pipeline is None:

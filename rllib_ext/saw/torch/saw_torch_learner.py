@@ -33,6 +33,7 @@ from rllib_ext.saw.saw_learner import (
     SAWLearner,
 )
 from rllib_ext.saw.torch.networks import soft_update_
+from rllib_ext.torch_compile import compile_forward_train
 
 
 class SAWTorchLearner(TorchLearner, SAWLearner):
@@ -46,19 +47,10 @@ class SAWTorchLearner(TorchLearner, SAWLearner):
 
     @override(TorchLearner)
     def build(self) -> None:
-        """RLlib's build, then ``torch_compile_learner`` (forward_train) really applied.
-
-        RLlib 2.60's ``TorchLearner.build`` tests the container's type instead of each
-        submodule's, so with a ``MultiRLModule`` (always, on the new API stack) nothing is
-        compiled; here each torch submodule's forward passes are (inductor fuses the GELU,
-        LayerNorm and advantage elementwise work; matmuls stay MKL's; the losses run eagerly).
-        """
+        """RLlib's build, then ``torch_compile_learner`` really applied (``compile_forward_train``:
+        inductor fuses the GELU, LayerNorm and advantage elementwise work; the losses run eagerly)."""
         super().build()
-        if self._torch_compile_forward_train:
-            for module_id in self.module.keys():
-                module = self.module[module_id].unwrapped()
-                if isinstance(module, TorchRLModule):
-                    module.compile(self._torch_compile_cfg)
+        compile_forward_train(self)
 
     @override(TorchLearner)
     def compute_loss_for_module(
