@@ -169,7 +169,7 @@ def cmd_train(args) -> int:
     if args.algo in OFFLINE_ALGORITHMS:
         return _train_offline(args)
     from envs import get_game
-    from rllib_ext.algorithms import build_config, get_algorithm
+    from rllib_ext.algorithms import get_algorithm
     from rllib_ext.training import results_table, train
 
     config = _game_config(args)

@@ -92,7 +92,7 @@ def test_unreachable_cluster_is_an_error_within_seconds(capsys, tmp_path, monkey
     assert main(["tune", "ppo", "--env", "ipd", "--address", f"127.0.0.1:{port}"]) == 2
     assert time.perf_counter() - start < 30
     err = capsys.readouterr().err
-    assert err.count(f"nothing answers at") == 3 and str(port) in err
+    assert err.count("nothing answers at") == 3 and str(port) in err
     assert not any(tmp_path.iterdir())  # no run folder, no search folder
 
 
