@@ -55,12 +55,19 @@ def working_dir_size(root: Path = PROJECT_ROOT, excludes: Sequence[str] = EXCLUD
     return sizes
 
 
+STOP_WAIT = "RAY_JOB_STOP_WAIT_TIME_S"
+
+
 def project_runtime_env(
     root: Path = PROJECT_ROOT,
     requirements: bool = True,
     env_vars: Optional[Dict[str, str]] = None,
 ) -> dict:
-    """The job's runtime_env: the project as working_dir (size-checked), its requirements, env vars."""
+    """The job's runtime_env: the project as working_dir (size-checked), its requirements, env vars.
+
+    ``RAY_JOB_STOP_WAIT_TIME_S`` (default here 600 s; Ray's own is 3) is how long ``submit stop``'s
+    SIGTERM is given before SIGKILL: a training job finishes its iteration and writes its checkpoint
+    and results in that time (``rllib-ext resume`` continues it)."""
     sizes = working_dir_size(root)
     total = sum(sizes.values())
     if total > MAX_WORKING_DIR_BYTES:
@@ -71,8 +78,7 @@ def project_runtime_env(
     env: dict = {"working_dir": str(root), "excludes": list(EXCLUDES)}
     if requirements:
         env["pip"] = {"packages": project_requirements(root), "pip_check": False}
-    if env_vars:
-        env["env_vars"] = dict(env_vars)
+    env["env_vars"] = {STOP_WAIT: "600", **(env_vars or {})}
     return env
 
 

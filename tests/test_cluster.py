@@ -19,6 +19,7 @@ import pytest
 from cluster.jobs import MAX_WORKING_DIR_BYTES, PROJECT_ROOT, project_runtime_env
 from local_cluster import LocalCluster, free_ports
 from rllib_ext.cli import main
+from rllib_ext.run_folder import RunFolder
 
 CLI = [sys.executable, "-m", "rllib_ext.cli"]
 SMALL_IPD = ["--env", "ipd", "--set", "num_envs_per_env_runner=32"]
@@ -56,6 +57,35 @@ def test_submit_runs_training_on_the_cluster(cluster, tmp_path):
     status = subprocess.run([*CLI, "submit", "--address", cluster.dashboard, "status", job_id], env=cluster.env,
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and "SUCCEEDED" in status.stdout
+
+
+def test_stopped_job_leaves_a_checkpoint_and_resumes_as_a_job(cluster, tmp_path):
+    """`submit stop` sends SIGTERM: the training job ends its iteration with a final checkpoint and
+    result.json (Ray's default 3 s before SIGKILL would not allow it), and a `resume` job continues."""
+    out = tmp_path / "run"
+    started = submit(cluster, "--no-requirements", "--no-wait", "--", "train", "ppo", *SMALL_IPD,
+                     "--iterations", "1000", "--out", str(out))
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    job_id = re.search(r"submitted job (\S+):", started.stdout).group(1)
+    deadline = time.time() + 240
+    while len(RunFolder.read_rows(out) if (out / "progress.csv").exists() else []) < 3:
+        assert time.time() < deadline, "the job logged no third iteration"
+        time.sleep(0.5)
+    assert submit(cluster, "stop", job_id).returncode == 0
+    while not (out / "result.json").exists():
+        assert time.time() < deadline, "the stopped job wrote no result.json"
+        time.sleep(0.5)
+    while "STOPPED" not in submit(cluster, "status", job_id).stdout:  # once the job's Ray has shut down
+        assert time.time() < deadline, "the job was not reported STOPPED"
+    stopped = json.loads((out / "result.json").read_text())
+    done = int(stopped["training_iteration"])
+    assert stopped["stopped_early"] is True and done >= 3
+    assert (out / "checkpoints" / "final" / "rllib_checkpoint.json").exists()
+    resumed = submit(cluster, "--no-requirements", "--", "resume", str(out), "--iterations", str(done + 1))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"iter {done + 1:>4}/{done + 1}" in resumed.stdout
+    rows = list(csv.DictReader((out / "progress.csv").open()))
+    assert [int(float(r["training_iteration"])) for r in rows] == list(range(1, done + 2))
 
 
 def test_failing_job_is_reported_with_its_exit_code(cluster, tmp_path):
@@ -119,7 +149,7 @@ def test_runtime_env_uploads_the_project_without_bulk_and_with_its_requirements(
     packages = env["pip"]["packages"]
     assert any(p.startswith("torch") for p in packages) and any(p.startswith("optuna") for p in packages)
     assert not any(p.startswith("ray") for p in packages)  # the cluster's own Ray runs the job
-    assert env["env_vars"] == {"OMP_NUM_THREADS": "1"}
+    assert env["env_vars"] == {"OMP_NUM_THREADS": "1", "RAY_JOB_STOP_WAIT_TIME_S": "600"}
     assert "pip" not in project_runtime_env(requirements=False)
 
 
