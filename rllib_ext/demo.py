@@ -14,6 +14,7 @@ Everything goes under the demo folder (``--out``, which must be new or empty). A
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def ipd_demo(out: Path, iterations: int, seed: int) -> None:
         name = "-vs-".join(agents)
         config = build_config("reciprocator", "ipd", list(agents), "small", [], seed=seed)
         print(f"\n== IPD: {name} ==")
-        runs[name] = (train(config, iterations, out / name, checkpoint_every=0, title=f"IPD: {name}"),
+        runs[name] = (_completed(train(config, iterations, out / name, checkpoint_every=0, title=f"IPD: {name}")),
                       RunFolder.read_rows(out / name))
 
     print(f"\nIterated Prisoner's Dilemma after {iterations} iterations (seed {seed})")
@@ -95,8 +96,8 @@ def saw_demo(out: Path, steps: int, seed: int) -> None:
                 .debugging(seed=seed)
             )
             print(f"\n== {name.upper()} on {SAW_DATASET}: {1000 * iterations:,} gradient steps ==")
-            results[name] = train(config, iterations, out / name, checkpoint_every=0,
-                                  title=f"{name.upper()} on {SAW_DATASET}")
+            results[name] = _completed(train(config, iterations, out / name, checkpoint_every=0,
+                                             title=f"{name.upper()} on {SAW_DATASET}"))
 
     print(f"\n{SAW_DATASET}, {SAW_EPISODES}-episode generated dataset, {1000 * iterations:,} gradient steps, "
           f"10 episodes per task (seed {seed})")
@@ -105,6 +106,14 @@ def saw_demo(out: Path, steps: int, seed: int) -> None:
         print(success_table(result))
     print("\n(success = fraction of episodes that reach the goal; the SAW paper reports 0.97 for SAW and"
           "\n 0.09 for GCBC on OGBench's 1000-episode dataset after 1M steps at full size)")
+
+
+def _completed(result: dict) -> dict:
+    """The result of a finished training; a Ctrl-C (which stops that training cleanly) ends the demo."""
+    if result.get("stopped_early"):
+        print("demo stopped", file=sys.stderr)
+        sys.exit(130)
+    return result
 
 
 def plot_cooperation(rows_by_run, target: Path) -> Path:
