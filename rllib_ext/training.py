@@ -19,6 +19,9 @@ from envs import get_game
 from rllib_ext.batched_env_runner import GAME_METRICS
 from rllib_ext.run_folder import RunFolder, flatten_result, success_metrics
 
+PLAN = "run.json"
+"""A run folder's plan (iterations, checkpoint interval, plot title), which ``resume`` continues."""
+
 @contextlib.contextmanager
 def ray_runtime(address: Optional[str] = None) -> Iterator[None]:
     """Use the running Ray (``address``/``RAY_ADDRESS``, or one already initialised) or start one.
@@ -97,9 +100,6 @@ def resume(run_dir: os.PathLike, iterations: Optional[int] = None, address: Opti
             return _train_loop(algo, run, iterations, plan["checkpoint_every"], plan["title"])
         finally:
             algo.stop()
-
-
-PLAN = "run.json"
 
 
 def _train_loop(algo: Algorithm, run: RunFolder, iterations: int, checkpoint_every: int, title: str) -> Dict[str, float]:
