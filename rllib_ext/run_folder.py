@@ -27,6 +27,8 @@ from rllib_ext.reciprocator.connector import ESTIMATOR, PLAYER_METRICS
 from rllib_ext.saw.saw import GRAD_STEPS_PER_S, NUM_GRAD_STEPS_LIFETIME
 
 LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss")
+PLAN = "run.json"
+"""A run folder's plan (iterations, checkpoint interval, plot title), which ``resume`` continues."""
 
 
 def flatten_result(result: Dict[str, Any]) -> Dict[str, float]:
@@ -94,7 +96,7 @@ class RunFolder:
         """A run folder written by ``train``, to continue (its ``progress.csv`` rows loaded)."""
         run = cls.__new__(cls)
         run.path = Path(path).absolute()
-        for needed in ("run.json", "progress.csv", "checkpoints"):
+        for needed in (PLAN, "progress.csv", "checkpoints"):
             if not (run.path / needed).exists():
                 raise FileNotFoundError(f"{run.path} is not a run folder to resume: it has no {needed}")
         run.rows = cls.read_rows(run.path)

@@ -17,10 +17,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from envs import get_game
 from rllib_ext.batched_env_runner import GAME_METRICS
-from rllib_ext.run_folder import RunFolder, flatten_result, success_metrics
-
-PLAN = "run.json"
-"""A run folder's plan (iterations, checkpoint interval, plot title), which ``resume`` continues."""
+from rllib_ext.run_folder import PLAN, RunFolder, flatten_result, success_metrics
 
 @contextlib.contextmanager
 def ray_runtime(address: Optional[str] = None) -> Iterator[None]:
