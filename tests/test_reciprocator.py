@@ -8,13 +8,14 @@ import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
 
 from envs.ipd import PAYOFFS
 from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
 from rllib_ext.reciprocator.influence import MatrixInfluence
 from rllib_ext.reciprocator.presets import reciprocator_config
 from rllib_ext.reciprocator.reciprocator import ReciprocatorConfig
-from rllib_ext.reciprocator.returns import normalized_returns
+from rllib_ext.reciprocator.returns import discounted_returns, normalized_returns
 from rllib_ext.naive_ppo import naive_ppo_config, policy_mapping_fn
 
 AGENTS = ("player_0", "player_1")
@@ -97,6 +98,24 @@ def test_normalized_returns():
     np.testing.assert_allclose(out[:3], (returns[:3] - 2.0) / (np.std([1.0, 2.0, 3.0]) + 1e-5))
     scaled = normalized_returns(returns, mask, center=False)  # the official IPD targets
     np.testing.assert_allclose(scaled[:3], returns[:3] / (np.std([1.0, 2.0, 3.0]) + 1e-5))
+
+
+def test_discounted_returns_equal_rllibs_loop_to_the_bit():
+    flags = lambda *ends: np.isin(np.arange(6), ends)  # noqa: E731
+    np.testing.assert_allclose(discounted_returns(np.array([1.0, 2.0, 3.0], np.float32), flags(2)[:3],
+                                                  flags()[:3], 0.5, [3]), [2.75, 3.5, 3.0])
+    rng = np.random.default_rng(0)
+    rewards = rng.normal(size=6).astype(np.float32)
+    cases = [  # (terminateds, truncateds, episode lengths)
+        (flags(2, 5), flags(), [3, 3]),  # the fast path
+        (flags(1, 4), flags(2, 5), [3, 3]),  # PPO's artificial last step, truncated
+        (flags(1, 5), flags(), [2, 4]),  # lengths differ: RLlib's loop
+        (flags(2), flags(), [3, 3]),  # the recursion runs across the end of a row: RLlib's loop
+    ]
+    for terminateds, truncateds, lens in cases:
+        expected = compute_value_targets(values=np.zeros(6, np.float32), rewards=rewards, terminateds=terminateds,
+                                         truncateds=truncateds, gamma=0.96, lambda_=1.0)
+        np.testing.assert_array_equal(discounted_returns(rewards, terminateds, truncateds, 0.96, lens), expected)
 
 
 def test_connector_in_a_users_plain_ppo_pipeline(ray_session):

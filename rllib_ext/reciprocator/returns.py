@@ -42,6 +42,25 @@ def _split_and_zero_pad(x: np.ndarray, lens, max_seq_len: int) -> np.ndarray:
     return np.stack(split_and_zero_pad_n_episodes(x, episode_lens=lens, max_seq_len=max_seq_len))
 
 
+def discounted_returns(rewards, terminateds, truncateds, gamma: float, lens) -> np.ndarray:
+    """RLlib's ``compute_value_targets`` with zero values (each step's discounted return inside its
+    episode), the same numbers to the bit; over the columns of a ``[episodes, length]`` view when every
+    episode has one length and ends the recursion (RLlib's loop visits every row in Python: 30 ms for
+    one IPD batch)."""
+    rewards = np.asarray(rewards)
+    propagate = (1.0 - np.asarray(terminateds)) * (1.0 - np.asarray(truncateds))
+    n = len(lens)
+    if _uniform(lens) and rewards.shape == (n * lens[0],) and not propagate[lens[0] - 1 :: lens[0]].any():
+        r, p = rewards.reshape(n, lens[0]), propagate.reshape(n, lens[0])
+        returns, running = np.zeros(r.shape, np.float32), np.zeros(n)
+        for t in reversed(range(lens[0])):
+            running = r[:, t] + gamma * p[:, t] * running
+            returns[:, t] = running
+        return returns.reshape(-1)
+    return compute_value_targets(values=np.zeros(rewards.shape, np.float32), rewards=rewards,
+                                 terminateds=terminateds, truncateds=truncateds, gamma=gamma, lambda_=1.0)
+
+
 def normalized_returns(returns: np.ndarray, mask: np.ndarray, eps: float = 1e-5, center: bool = True) -> np.ndarray:
     """``(G - mean) / (std + eps)`` with mean and std over the rows where ``mask`` is true; ``G / (std + eps)``
     without ``center``."""
@@ -76,14 +95,8 @@ class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
                 return _unpad(lens, convert_to_numpy(module_batch[col]))
 
             values = _unpad(lens, convert_to_numpy(values_t))
-            returns = compute_value_targets(
-                values=np.zeros_like(values),  # no bootstrapping: the games end
-                rewards=column(Columns.REWARDS),
-                terminateds=column(Columns.TERMINATEDS),
-                truncateds=column(Columns.TRUNCATEDS),
-                gamma=self.gamma,
-                lambda_=1.0,
-            )
+            returns = discounted_returns(  # no bootstrapping: the games end
+                column(Columns.REWARDS), column(Columns.TERMINATEDS), column(Columns.TRUNCATEDS), self.gamma, lens)
             targets = normalized_returns(returns, column(Columns.LOSS_MASK).astype(bool), center=self.center)
             advantages = targets - values
             if module.is_stateful():
