@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "or SIGTERM (checkpoint and result.json after the current iteration), so this picks up any such run.",
     )
     rs.add_argument("run", metavar="RUN", help="a run folder written by `rllib-ext train`")
-    rs.add_argument("--iterations", type=int, help="iterations in all (default: the run's planned count)")
+    rs.add_argument("--iterations", type=int, help="iterations in all (default: the run's planned count; "
+                    "offline algorithms: iterations of num_steps_per_iteration gradient steps)")
     rs.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
 
     tn = sub.add_parser(
