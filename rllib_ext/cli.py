@@ -185,7 +185,7 @@ def cmd_train(args) -> int:
                    title=f"{args.algo} on {args.env} ({args.agents or 'learners'}, {args.preset} preset)")
     print(results_table(result, get_game(args.env).headline_metrics + ("return",) * (args.env == "ipd")))
     print(f"run folder: {out}")
-    return 130 if result.get("stopped_early") else 0
+    return _exit_code(result)
 
 
 def _game_config(args):
@@ -226,6 +226,11 @@ def _train_offline(args) -> int:
                    title=f"{args.algo} on {args.dataset} ({args.preset} preset)")
     print(success_table(result))
     print(f"run folder: {out}")
+    return _exit_code(result)
+
+
+def _exit_code(result) -> int:
+    """0 for a finished training, 130 (as after Ctrl-C) for one stopped early with a checkpoint."""
     return 130 if result.get("stopped_early") else 0
 
 
@@ -236,7 +241,7 @@ def cmd_resume(args) -> int:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
     result = resume(args.run, args.iterations, address=args.address)
     print(f"run folder: {args.run}")
-    return 130 if result.get("stopped_early") else 0
+    return _exit_code(result)
 
 
 def cmd_eval(args) -> int:
