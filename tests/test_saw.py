@@ -33,6 +33,7 @@ from rllib_ext.saw.losses import (
 )
 from rllib_ext.saw.saw import _MODULE_KEYS, GRAD_STEPS_PER_S
 from rllib_ext.saw.torch.default_saw_torch_rl_module import DefaultSAWTorchRLModule
+from rllib_ext.saw.torch.networks import EnsembleMLP
 from saw_data import DATASET, TINY, random_walks, write_dataset
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,34 @@ def test_baseline_networks():
     assert not hasattr(gcbc, "value") and gcbc.get_target_network_pairs() == []
     # OGBench's GCBC actor on pointmaze: 4->512->512->512->2.
     assert num_params(gcbc) == 4 * 512 + 512 + 2 * (512 * 512 + 512) + 512 * 2 + 2
+
+
+def test_value_ensemble_computes_each_member_as_a_plain_mlp():
+    """The ensemble's fast paths (shared input in one matmul, width-1 output as multiply-and-sum)
+    give each member's own ``Dense -> GELU -> LayerNorm`` stack, values and gradients."""
+    torch.manual_seed(0)
+    heads = EnsembleMLP(2, 12, (256, 256), 1, layer_norm=True)
+    x = torch.randn(64, 12, requires_grad=True)
+
+    def member(i, h):
+        for layer in range(3):
+            h = h @ heads.weights[layer][i] + heads.biases[layer][i]
+            if layer < 2:
+                h = torch.nn.functional.gelu(h, approximate="tanh")
+                h = torch.nn.functional.layer_norm(h, (256,), eps=1e-6)
+                h = h * heads.norm_scales[layer][i] + heads.norm_shifts[layer][i]
+        return h
+
+    got = heads(x)
+    want = torch.stack([member(i, x) for i in range(2)])
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    got_grads = torch.autograd.grad(got.square().sum(), [x, *heads.parameters()])
+    want_grads = torch.autograd.grad(want.square().sum(), [x, *heads.parameters()])
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    per_member_inputs = torch.stack([x, 2 * x])
+    want = torch.stack([member(0, x), member(1, 2 * x)])
+    torch.testing.assert_close(heads(per_member_inputs), want, rtol=1e-4, atol=1e-5)
 
 
 # --- Check 2: relabelling statistics ---------------------------------------------------------
