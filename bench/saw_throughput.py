@@ -1,4 +1,4 @@
-"""SAW gradient steps per second through ``SAW.train()`` (RLlib overhead included) and as bare torch steps.
+"""SAW gradient steps per second through ``SAW.train()`` (RLlib overhead included) and as learner updates alone.
 
 Two sizes on pointmaze dimensions (observation 2, action 2): ``full`` = the paper setting
 (512x3 MLPs, batch 1024) and ``small`` = 256x2 MLPs, batch 256; each eager and with
@@ -7,18 +7,20 @@ The data is a synthetic random-walk dataset in the OGBench layout (throughput do
 on content).
 
 The baseline is the official JAX agent run in the same command (``--official``, see
-``official_saw_timing.py``: its jitted update alone, without sampling, so the ratio is
-conservative). The brief's JAX figures for a 2-core CPU, 5.7 (full) and ~98 (small) steps/s,
-were taken on another machine and are printed for reference only.
+``official_saw_timing.py``: its jitted update alone, without sampling and without a Ray
+runtime). ``update alone`` is the like-for-like figure: forward, losses, backward, Adam and the
+EMA on a ready tensor batch (the learner's ``_update``), also without Ray. ``train()`` adds the
+relabelling, RLlib's update loop and metrics, the weight sync, and a local Ray runtime whose
+background processes cost both programs 10-25% on 2 cores (the official update measured beside
+an idle Ray runtime: 53-59 instead of 69-71 steps/s). Every figure runs in a fresh process;
+``--rounds N`` repeats everything, official timing included, and reports medians (run-to-run
+spread on a 2-core machine is 10-20%). The brief's JAX figures for a 2-core CPU, 5.7 (full)
+and ~98 (small) steps/s, were taken on another machine and are printed for reference only.
 
     python bench/saw_throughput.py                    # both sizes, CPU (and GPU if present)
     python bench/saw_throughput.py --threads 1 --json out.json
-    python bench/saw_throughput.py --official ~/saw/impls --official-python /tmp/jax/bin/python
+    python bench/saw_throughput.py --official ~/saw/impls --official-python /tmp/jax/bin/python --rounds 3
     python bench/saw_throughput.py --devices cuda          # GPU learner only
-
-``train`` = steps/s over whole ``train()`` calls (relabelling, batch conversion, RLlib's
-update loop and metrics, weight sync); ``torch step`` = forward, losses, backward, Adam and the
-EMA on a ready tensor batch (the learner's ``_update``), i.e. the compute floor.
 
 On an oversubscribed machine (other jobs on the 2 cores), run it with
 ``OMP_WAIT_POLICY=PASSIVE``: spinning OpenMP threads then made two-thread steps up to 30x
@@ -35,12 +37,15 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from ray.rllib.core import DEFAULT_MODULE_ID
 
+from envs.ogbench_dataset import load_dataset
 from rllib_ext.saw import SAWConfig
+from rllib_ext.saw.goal_sampler import GoalSampler
 
 BRIEF_JAX_CPU = {"full": 5.7, "small": 98.0}
 SIZES = {"full": ("paper", 20), "small": ("small", 100)}
@@ -59,41 +64,59 @@ def write_dataset(directory: str, episodes: int = 100, rows: int = 1001) -> str:
     return path
 
 
-def measure(dataset: str, size: str, device: str, compiled: bool, iterations: int, bare_steps: int,
-            compile_mode: str = None, threads: int = 2) -> dict:
-    torch.set_num_threads(threads)
+def _config(dataset: str, size: str, device: str, compiled: bool, compile_mode: str):
     preset, steps = SIZES[size]
     config = SAWConfig().training(dataset_path=dataset).preset(preset).training(num_steps_per_iteration=steps)
     config.learners(num_gpus_per_learner=1 if device == "cuda" else 0).debugging(seed=0)
-    config.framework(torch_compile_learner=compiled, torch_compile_learner_dynamo_mode=compile_mode)
-    algo = config.build_algo()
+    return config.framework(torch_compile_learner=compiled, torch_compile_learner_dynamo_mode=compile_mode)
+
+
+def train_rate(dataset: str, size: str, device: str, compiled: bool, compile_mode: str, threads: int,
+               iterations: int) -> float:
+    """Gradient steps/s over whole ``SAW.train()`` calls (a local Ray runtime is up)."""
+    torch.set_num_threads(threads)
+    algo = _config(dataset, size, device, compiled, compile_mode).build_algo()
     algo.train()  # warm-up (and compilation)
     start = time.perf_counter()
     for _ in range(iterations):
         algo.train()
-    train_rate = iterations * steps / (time.perf_counter() - start)
+    rate = iterations * SIZES[size][1] / (time.perf_counter() - start)
+    algo.stop()
+    return rate
 
-    learner = algo.learner_group._learner  # the local learner (num_learners=0)
-    batch = algo.goal_sampler.sample(config.train_batch_size_per_learner)
+
+def update_rate(dataset: str, size: str, device: str, compiled: bool, compile_mode: str, threads: int,
+                steps: int) -> float:
+    """Steps/s of the learner's update alone on a ready tensor batch, without a Ray runtime (the
+    same scope as the official timing: Ray's background processes cost up to 25% on 2 cores)."""
+    torch.set_num_threads(threads)
+    config = _config(dataset, size, device, compiled, compile_mode)
+    rows = load_dataset(dataset)
+    obs_dim, action_dim = rows["observations"].shape[1], rows["actions"].shape[1]
+    spaces = {DEFAULT_MODULE_ID: (gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
+                                  gym.spaces.Box(-1, 1, (action_dim,), np.float32))}  # fmt: skip
+    learner = config.build_learner(spaces=spaces)
+    sampler = GoalSampler(rows["observations"], rows["actions"], rows["terminals"], gamma=config.gamma,
+                          subgoal_steps=config.subgoal_steps, value_p_curgoal=config.value_p_curgoal,
+                          value_p_trajgoal=config.value_p_trajgoal, value_p_randomgoal=config.value_p_randomgoal,
+                          seed=0)  # fmt: skip
+    batch = sampler.sample(config.train_batch_size_per_learner)
     tensors = {DEFAULT_MODULE_ID: {k: torch.as_tensor(v, device=learner.device) for k, v in batch.items()}}
-    learner._update(tensors)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(bare_steps):
+    for _ in range(3):  # warm-up (and compilation, CUDA graph recording)
         learner._update(tensors)
     if device == "cuda":
         torch.cuda.synchronize()
-    bare_rate = bare_steps / (time.perf_counter() - start)
-    algo.stop()
-    return {"size": size, "device": device, "compiled": compiled and (compile_mode or "default"),
-            "train_steps_per_s": train_rate,
-            "torch_steps_per_s": bare_rate, "brief_jax_cpu": BRIEF_JAX_CPU[size]}  # fmt: skip
+    start = time.perf_counter()
+    for _ in range(steps):
+        learner._update(tensors)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - start)
 
 
 def in_fresh_process(fn, *args):
     """``fn(*args)`` in a new Python process: a row measured after another in the same process ran
-    up to 20% slower (compiled after eager: 46 vs 56 steps/s), so each row gets its own."""
+    up to 20% slower (compiled after eager: 46 vs 56 steps/s), so each figure gets its own."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(fn, *args).result()
 
@@ -135,7 +158,10 @@ def main(argv=None) -> None:
     parser.add_argument("--official-python", default=sys.executable,
                         help="a Python with jax, flax, optax, distrax, ml_collections (for --official)")
     parser.add_argument("--iterations", type=int, default=3, help="timed train() calls per size")
-    parser.add_argument("--bare-steps", type=int, default=20, help="timed bare torch steps per size")
+    parser.add_argument("--update-steps", type=int, default=2,
+                        help="timed learner updates, in train() calls' worth of steps (default 2)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat everything (official timing included) this often and report medians")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -143,31 +169,46 @@ def main(argv=None) -> None:
     if "cuda" in devices and not torch.cuda.is_available():
         parser.error("--devices cuda: torch finds no CUDA GPU here")
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
-    official = {}
-    if args.official:
-        for size in args.sizes:
-            rates = official_rates(args.official, args.official_python, size, args.threads)
-            official[size] = max(rates.values())
-            print(f"{size:5s} official JAX update: " + ", ".join(f"{v:.1f} steps/s ({k})" for k, v in rates.items()), flush=True)
-    rows = []
+    rows = [(device, size, compiled) for device in devices for size in args.sizes for compiled in modes]
+    official = {size: [] for size in args.sizes}
+    figures = {row: {"train": [], "update": []} for row in rows}
     with tempfile.TemporaryDirectory() as tmp:
         dataset = write_dataset(tmp)
-        for device in devices:
-            for size in args.sizes:
-                for compiled in modes:
-                    row = in_fresh_process(measure, dataset, size, device, compiled, args.iterations,
-                                           args.bare_steps, args.compile_mode, args.threads)
-                    if size in official:
-                        row["official_jax_steps_per_s"] = official[size]
-                        row["train_vs_official"] = row["train_steps_per_s"] / official[size]
-                    rows.append(row)
-                    versus = f"x{row['train_vs_official']:.2f} of official JAX" if size in official else (
-                        f"brief's JAX figure {row['brief_jax_cpu']:.1f} (other machine)")
-                    print(f"{size:5s} {device:4s} {row['compiled'] or 'eager':16s}  "
-                          f"train(): {row['train_steps_per_s']:8.1f} steps/s   "
-                          f"torch step: {row['torch_steps_per_s']:8.1f} steps/s   {versus}", flush=True)  # fmt: skip
-    report = {"threads": args.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-              "torch": torch.__version__, "results": rows}  # fmt: skip
+        for round_ in range(args.rounds):
+            for size in args.sizes if args.official else []:
+                rates = official_rates(args.official, args.official_python, size, args.threads)
+                official[size].append(max(rates.values()))
+                print(f"round {round_ + 1}  {size:5s} official JAX update: "
+                      + ", ".join(f"{v:.1f} steps/s ({k})" for k, v in rates.items()), flush=True)  # fmt: skip
+            for device, size, compiled in rows:
+                setting = (dataset, size, device, compiled, args.compile_mode, args.threads)
+                train = in_fresh_process(train_rate, *setting, args.iterations)
+                update = in_fresh_process(update_rate, *setting, args.update_steps * SIZES[size][1])
+                figures[device, size, compiled]["train"].append(train)
+                figures[device, size, compiled]["update"].append(update)
+                mode = compiled and (args.compile_mode or "default") or "eager"
+                print(f"round {round_ + 1}  {size:5s} {device:4s} {mode:16s}  train(): {train:8.1f} steps/s   "
+                      f"update alone: {update:8.1f} steps/s", flush=True)  # fmt: skip
+
+    results = []
+    print(f"\nmedians over {args.rounds} round(s), {args.threads} thread(s):")
+    for (device, size, compiled), got in figures.items():
+        row = {"size": size, "device": device, "compiled": compiled and (args.compile_mode or "default"),
+               "train_steps_per_s": float(np.median(got["train"])), "update_steps_per_s": float(np.median(got["update"])),
+               "train_rounds": got["train"], "update_rounds": got["update"], "brief_jax_cpu": BRIEF_JAX_CPU[size]}  # fmt: skip
+        versus = f"brief's JAX figure {BRIEF_JAX_CPU[size]:.1f} (other machine)"
+        if official[size] and device == "cpu":
+            row["official_jax_steps_per_s"] = jax = float(np.median(official[size]))
+            row["official_jax_rounds"] = official[size]
+            row["update_vs_official"] = row["update_steps_per_s"] / jax
+            row["train_vs_official"] = row["train_steps_per_s"] / jax
+            versus = f"official JAX {jax:.1f}: update x{row['update_vs_official']:.2f}, train() x{row['train_vs_official']:.2f}"
+        results.append(row)
+        print(f"{size:5s} {device:4s} {row['compiled'] or 'eager':16s}  train(): {row['train_steps_per_s']:8.1f}   "
+              f"update alone: {row['update_steps_per_s']:8.1f} steps/s   {versus}", flush=True)  # fmt: skip
+    report = {"threads": args.threads, "rounds": args.rounds, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+              "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "torch": torch.__version__,
+              "results": results}  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

@@ -32,6 +32,7 @@ from rllib_ext.saw.saw_learner import (
     SAWLearner,
 )
 from rllib_ext.saw.torch.networks import soft_update_
+from rllib_ext.cpu_memory import keep_freed_memory
 from rllib_ext.torch_compile import compile_forward_train
 
 
@@ -50,6 +51,8 @@ class SAWTorchLearner(TorchLearner, SAWLearner):
         inductor fuses the GELU, LayerNorm and advantage elementwise work; the losses run eagerly)."""
         super().build()
         compile_forward_train(self)
+        if self._device.type == "cpu":
+            keep_freed_memory()
 
     @override(TorchLearner)
     def compute_loss_for_module(
