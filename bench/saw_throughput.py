@@ -43,8 +43,7 @@ import torch
 
 from ray.rllib.core import DEFAULT_MODULE_ID
 
-from envs.ogbench_dataset import load_dataset
-from rllib_ext.saw import SAWConfig
+from rllib_ext.saw import SAWConfig, data
 from rllib_ext.saw.goal_sampler import GoalSampler
 
 BRIEF_JAX_CPU = {"full": 5.7, "small": 98.0}
@@ -91,16 +90,12 @@ def update_rate(dataset: str, size: str, device: str, compiled: bool, compile_mo
     same scope as the official timing: Ray's background processes cost up to 25% on 2 cores)."""
     torch.set_num_threads(threads)
     config = _config(dataset, size, device, compiled, compile_mode)
-    rows = load_dataset(dataset)
+    rows = data.load(dataset)
     obs_dim, action_dim = rows["observations"].shape[1], rows["actions"].shape[1]
     spaces = {DEFAULT_MODULE_ID: (gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
                                   gym.spaces.Box(-1, 1, (action_dim,), np.float32))}  # fmt: skip
     learner = config.build_learner(spaces=spaces)
-    sampler = GoalSampler(rows["observations"], rows["actions"], rows["terminals"], gamma=config.gamma,
-                          subgoal_steps=config.subgoal_steps, value_p_curgoal=config.value_p_curgoal,
-                          value_p_trajgoal=config.value_p_trajgoal, value_p_randomgoal=config.value_p_randomgoal,
-                          seed=0)  # fmt: skip
-    batch = sampler.sample(config.train_batch_size_per_learner)
+    batch = GoalSampler.for_config(rows, config).sample(config.train_batch_size_per_learner)
     tensors = {DEFAULT_MODULE_ID: {k: torch.as_tensor(v, device=learner.device) for k, v in batch.items()}}
     for _ in range(3):  # warm-up (and compilation, CUDA graph recording)
         learner._update(tensors)

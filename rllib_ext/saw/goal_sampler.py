@@ -86,6 +86,21 @@ class GoalSampler:
         self.p_traj_given_not_cur = value_p_trajgoal / (1.0 - value_p_curgoal) if value_p_curgoal < 1 else 1.0
         self.rng = np.random.default_rng(seed)
 
+    @classmethod
+    def for_config(cls, dataset: Dict[str, np.ndarray], config) -> "GoalSampler":
+        """The sampler a ``SAWConfig`` asks for, over a loaded dataset (``rllib_ext.saw.data.load``)."""
+        return cls(
+            dataset["observations"],
+            dataset["actions"],
+            dataset["terminals"],
+            gamma=config.gamma,
+            subgoal_steps=config.subgoal_steps,
+            value_p_curgoal=config.value_p_curgoal,
+            value_p_trajgoal=config.value_p_trajgoal,
+            value_p_randomgoal=config.value_p_randomgoal,
+            seed=config.seed,
+        )
+
     def trajectory_end(self, rows: np.ndarray) -> np.ndarray:
         """``T_end``: the last valid row of each row's episode."""
         return self.last_rows[np.searchsorted(self.last_rows, rows)] - 1

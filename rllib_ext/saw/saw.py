@@ -321,17 +321,7 @@ class SAW(Algorithm):
                 f"`dataset_path` actions {dataset['actions'].shape[1:]} do not match the env of "
                 f"`dataset_name` {config.dataset_name!r} (actions {action_shape})"
             )
-        self.goal_sampler = GoalSampler(
-            observations,
-            dataset["actions"],
-            dataset["terminals"],
-            gamma=config.gamma,
-            subgoal_steps=config.subgoal_steps,
-            value_p_curgoal=config.value_p_curgoal,
-            value_p_trajgoal=config.value_p_trajgoal,
-            value_p_randomgoal=config.value_p_randomgoal,
-            seed=config.seed,
-        )
+        self.goal_sampler = GoalSampler.for_config(dataset, config)
         row_bytes = 7 * observations[0].nbytes + dataset["actions"][0].nbytes + 8
         rows_per_step = config.train_batch_size_per_learner * max(1, config.num_learners)
         self._steps_per_update = max(1, UPDATE_BATCH_BYTES // (row_bytes * rows_per_step))

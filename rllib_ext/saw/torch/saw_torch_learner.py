@@ -8,6 +8,7 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
+from rllib_ext.cpu_memory import keep_freed_memory
 from rllib_ext.saw import default_saw_rl_module as out
 from rllib_ext.saw.goal_sampler import MASKS
 from rllib_ext.saw.losses import (
@@ -32,7 +33,6 @@ from rllib_ext.saw.saw_learner import (
     SAWLearner,
 )
 from rllib_ext.saw.torch.networks import soft_update_
-from rllib_ext.cpu_memory import keep_freed_memory
 from rllib_ext.torch_compile import compile_forward_train
 
 
