@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m rllib_ext.demo $(DEMO_ARGS)
+	$(PY) -m rllib_ext.app.demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -19,8 +19,8 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 
-from rllib_ext.batched_env_runner import BatchedGameEnvRunner
-from rllib_ext.naive_ppo import policy_mapping_fn
+from rllib_ext.env.batched_game_env_runner import BatchedGameEnvRunner
+from rllib_ext.algorithms.naive_ppo import policy_mapping_fn
 
 STEPS = 32
 

@@ -11,7 +11,7 @@ of the reward-influence connector (influence and reciprocal reward), and the PPO
 pipeline without the connector, plus the epochs). ``s/iteration`` is the steady state of the
 official schedule: the mean iteration without a refit plus half of the last refit (the estimator
 refits every second episode; from the second episode on each refit draws the full 16 x 4096
-samples). The official code's figures on one CPU thread (brief 5) are printed beside them: Coin
+samples). The official code's figures on one CPU thread (measured on its own code) are printed beside them: Coin
 Game about 85 s per episode on average (refit about 100 s every second episode, reciprocal reward +
 two PPO updates about 33 s), IPD 0.6 to 1.4 s per episode. ``gpu`` = ``fast`` with a GPU learner
 (``num_gpus_per_learner=1``; the influence estimator follows the learner onto the GPU);
@@ -29,8 +29,8 @@ import time
 import envs  # noqa: F401  (first: registers the games and quiets dm_control)
 import ray
 
-from rllib_ext.reciprocator.circular_conv import CircularConv2d
-from rllib_ext.reciprocator.presets import reciprocator_config
+from rllib_ext.algorithms.reciprocator.torch.circular_conv import CircularConv2d
+from rllib_ext.algorithms.reciprocator.presets import reciprocator_config
 
 OFFICIAL_S_PER_ITERATION = {"coin_game": 85.0, "ipd": 1.0}
 POLICY_MODEL = {"coin_game": "conv_gru", "ipd": "mlp"}

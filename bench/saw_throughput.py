@@ -14,8 +14,8 @@ relabelling, RLlib's update loop and metrics, the weight sync, and a local Ray r
 background processes cost both programs 10-25% on 2 cores (the official update measured beside
 an idle Ray runtime: 53-59 instead of 69-71 steps/s). Every figure runs in a fresh process;
 ``--rounds N`` repeats everything, official timing included, and reports medians (run-to-run
-spread on a 2-core machine is 10-20%). The brief's JAX figures for a 2-core CPU, 5.7 (full)
-and ~98 (small) steps/s, were taken on another machine and are printed for reference only.
+spread on a 2-core machine is 10-20%). Earlier JAX figures for another 2-core CPU, 5.7 (full)
+and ~98 (small) steps/s, are printed for reference only.
 
     python bench/saw_throughput.py                    # both sizes, CPU (and GPU if present)
     python bench/saw_throughput.py --threads 1 --json out.json
@@ -43,10 +43,11 @@ import torch
 
 from ray.rllib.core import DEFAULT_MODULE_ID
 
-from rllib_ext.saw import SAWConfig, data
-from rllib_ext.saw.goal_sampler import GoalSampler
+from rllib_ext.algorithms.gcrl import SAWConfig
+from rllib_ext.algorithms.gcrl.common import dataset as data
+from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
 
-BRIEF_JAX_CPU = {"full": 5.7, "small": 98.0}
+REFERENCE_JAX_CPU = {"full": 5.7, "small": 98.0}
 SIZES = {"full": ("paper", 20), "small": ("small", 100)}
 """size -> (preset, gradient steps per train() call)."""
 
@@ -190,8 +191,8 @@ def main(argv=None) -> None:
     for (device, size, compiled), got in figures.items():
         row = {"size": size, "device": device, "compiled": compiled and (args.compile_mode or "default"),
                "train_steps_per_s": float(np.median(got["train"])), "update_steps_per_s": float(np.median(got["update"])),
-               "train_rounds": got["train"], "update_rounds": got["update"], "brief_jax_cpu": BRIEF_JAX_CPU[size]}  # fmt: skip
-        versus = f"brief's JAX figure {BRIEF_JAX_CPU[size]:.1f} (other machine)"
+               "train_rounds": got["train"], "update_rounds": got["update"], "reference_jax_cpu": REFERENCE_JAX_CPU[size]}  # fmt: skip
+        versus = f"reference JAX figure {REFERENCE_JAX_CPU[size]:.1f} (other machine)"
         if official[size] and device == "cpu":
             row["official_jax_steps_per_s"] = jax = float(np.median(official[size]))
             row["official_jax_rounds"] = official[size]

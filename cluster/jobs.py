@@ -5,7 +5,7 @@
 working_dir over 100 MiB with an HTTP 413 that does not say why, so the size is checked here
 first), asks the cluster to install the project's requirements on top of its own Ray (a
 ``pip`` runtime env; ``requirements=False`` skips it for clusters whose image has the project
-installed), runs ``python -m rllib_ext.cli ARGS`` there, streams the logs and returns the job's
+installed), runs ``python -m rllib_ext.app.cli ARGS`` there, streams the logs and returns the job's
 exit code. Inside the job, ``RAY_ADDRESS`` points at the cluster, so the command's own Ray work
 runs on it.
 
@@ -19,19 +19,18 @@ import asyncio
 import fnmatch
 import os
 import shlex
-import socket
 import sys
 import time
 import tomllib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
-from urllib.parse import urlparse
+
+from rllib_ext.app.ray_runtime import check_reachable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXCLUDES = [".git", ".venv", "venv", "runs", "data", "*.npz", "__pycache__", ".pytest_cache", "*.egg-info"]
 MAX_WORKING_DIR_BYTES = 100 * 2**20
 """Ray's limit on an uploaded working_dir."""
-CONNECT_TIMEOUT_S = 5.0
 FAILED_LOG_LINES = 20
 
 
@@ -96,19 +95,6 @@ def job_client(address: Optional[str] = None):
     return JobSubmissionClient(address)
 
 
-def check_reachable(address: str, default_port: int, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Raise ConnectionError within ``timeout`` seconds if nothing listens at ``address``."""
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    host, port = parsed.hostname, parsed.port or default_port
-    if not host:
-        raise ValueError(f"bad cluster address {address!r}")
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as e:
-        raise ConnectionError(f"nothing answers at {address} ({host}:{port}: {e.strerror or e}); "
-                              "is the cluster up, and is this its address?") from None
-
-
 def submit_command(
     client,
     argv: Sequence[str],
@@ -116,7 +102,7 @@ def submit_command(
     wait: bool = True,
 ) -> int:
     """Submit ``rllib-ext ARGV`` as a job; with ``wait``, stream its logs and return its exit code."""
-    entrypoint = "python -m rllib_ext.cli " + shlex.join(argv)
+    entrypoint = "python -m rllib_ext.app.cli " + shlex.join(argv)
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
     print(f"submitted job {job_id}: {entrypoint}", flush=True)
     if not wait:

@@ -13,6 +13,11 @@ TINY = dict(
 """SAW settings small enough for a test to run a few steps in a second."""
 
 
+def tiny(config_class) -> dict:
+    """``TINY`` without the settings ``config_class`` does not have (GCBC has no value network)."""
+    return {k: v for k, v in TINY.items() if hasattr(config_class(), k)}
+
+
 def random_walks(episode_rows, obs_dim=2, act_dim=2, seed=0):
     """Raw OGBench layout: point random walks, ``s_{t+1} = s_t + 0.2 a_t``, terminal on each last row."""
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""Vectorised scripted policies for `BatchedCoinGame`: test helpers for the reference levels of brief §4.3.
+"""Vectorised scripted policies for `BatchedCoinGame`: test helpers for the official code's scripted reference levels.
 
 Every policy takes the batched game and a `np.random.Generator` and returns int actions `[B, N]`.
 Moves follow a shortest torus path; when both the row and the column offset are non-zero the axis is
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.coin_game import BatchedCoinGame
+from envs.games.coin_game import BatchedCoinGame
 
 RIGHT, LEFT, DOWN, UP, STAY = range(5)
 

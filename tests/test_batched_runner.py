@@ -9,9 +9,11 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED
 
-from envs.ipd import IPD, ipd_metrics
-from rllib_ext.batched_env_runner import GAME_METRICS, BatchedGameEnvRunner, validate_config
-from rllib_ext.naive_ppo import naive_ppo_config, policy_mapping_fn
+from envs.games.ipd import IPD, ipd_metrics
+from rllib_ext.algorithms.naive_ppo import naive_ppo_config
+from rllib_ext.algorithms.players import policy_mapping_fn
+from rllib_ext.env.batched_game_env_runner import BatchedGameEnvRunner, validate_config
+from rllib_ext.utils.metrics import GAME_METRICS
 
 GAMES, STEPS = 16, 32
 AGENTS = ("player_0", "player_1")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rllib_ext.cli import main
+from rllib_ext.app.cli import main
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_interrupted_run_keeps_its_checkpoint_and_resumes(tmp_path, ray_session,
     """SIGINT (Ctrl-C, or `timeout -s INT`) stops training after the current iteration with a `final`
     checkpoint and result.json; `resume` continues the same folder, counters and estimator included."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rllib_ext.cli", "train", "reciprocator", "--env", "ipd",
+    cmd = [sys.executable, "-m", "rllib_ext.app.cli", "train", "reciprocator", "--env", "ipd",
            "--agents", "reciprocator,naive", "--iterations", "1000", "--out", str(out),
            "--set", "num_envs_per_env_runner=64", "--checkpoint-every", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -154,14 +154,14 @@ def test_coin_game_with_a_fixed_random_player(tmp_path, ray_session):
             "--out", str(out), "--set", "num_envs_per_env_runner=256", "--set", "num_epochs=1"]
     assert main(argv) == 0
     result = json.loads((out / "result.json").read_text())
-    # the random player collects coins at the random-play level of brief 4.3 (about 6, half its own)
+    # the random player collects coins at the random-play level (about 6, half its own)
     assert result["player_1/coins"] == pytest.approx(6.0, abs=0.6)
     assert result["player_1/own_coin_rate"] == pytest.approx(0.5, abs=0.06)
     assert "learner/player_0/policy_loss" in result and "learner/player_1/policy_loss" not in result
 
 
 def test_datagen_writes_a_loadable_dataset_and_never_overwrites(tmp_path, capsys):
-    from envs.ogbench_dataset import load_dataset
+    from envs.ogbench.dataset import load_dataset
 
     out = tmp_path / "pointmaze-medium-navigate-v0.npz"
     argv = ["datagen", "pointmaze-medium-navigate-v0", "--episodes", "3", "--episode-length", "40",

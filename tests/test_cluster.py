@@ -18,10 +18,10 @@ import pytest
 
 from cluster.jobs import MAX_WORKING_DIR_BYTES, PROJECT_ROOT, project_runtime_env
 from local_cluster import LocalCluster, free_ports
-from rllib_ext.cli import main
-from rllib_ext.run_folder import RunFolder
+from rllib_ext.app.cli import main
+from rllib_ext.app.run_folder import RunFolder
 
-CLI = [sys.executable, "-m", "rllib_ext.cli"]
+CLI = [sys.executable, "-m", "rllib_ext.app.cli"]
 SMALL_IPD = ["--env", "ipd", "--set", "num_envs_per_env_runner=32"]
 
 

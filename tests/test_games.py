@@ -1,4 +1,4 @@
-"""Social-dilemma games: rules (brief §2), reference vs batched agreement, scripted levels (§4.3, §8.1)."""
+"""Social-dilemma games: rules, reference vs batched agreement, scripted reference levels."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from envs.coin_game import BatchedCoinGame, CoinGame, coin_game_metrics
-from envs.ipd import FIRST_OBS, IPD, PAYOFFS, BatchedIPD, ipd_metrics
+from envs.games.coin_game import BatchedCoinGame, CoinGame, coin_game_metrics
+from envs.games.ipd import FIRST_OBS, IPD, PAYOFFS, BatchedIPD, ipd_metrics
 from scripted_coin_policies import (
     greedy_policy,
     own_coin_policy,
@@ -347,7 +347,7 @@ def test_batched_coin_game_many_games_match_reference_step(num_players: int) -> 
     assert picked > num_games
 
 
-# --- Coin Game: scripted reference levels (brief §4.3, 4096 games x 32 steps) ---------------------
+# --- Coin Game: scripted reference levels (4096 games x 32 steps) ---------------------
 
 # (players, policy, return per player, P(own coin) per player, coins per episode per player)
 LEVELS = {

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rllib_ext.cli import main
+from rllib_ext.app.cli import main
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rllib_ext.cli import build_parser
+from rllib_ext.app.cli import build_parser
 
-CLUSTER = Path(__file__).resolve().parent.parent / "cluster"
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER = ROOT / "cluster"
 IMAGE = "rllib-ext:latest"
 
 
@@ -82,10 +83,21 @@ def test_cluster_launcher():
     assert workers and all(t["max_workers"] <= doc["max_workers"] for t in workers)
 
 
-@pytest.mark.parametrize("block", re.findall(r"```bash\n(.*?)```", (CLUSTER / "README.md").read_text(), re.S))
+DOC_FILES = [CLUSTER / "README.md", ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BASH_BLOCKS = [
+    pytest.param(block, id=f"{path.relative_to(ROOT).as_posix()}-block{i}")
+    for path in DOC_FILES
+    for i, block in enumerate(re.findall(r"```bash\n(.*?)```", path.read_text(), re.S))
+]
+ENV_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
+
+
+@pytest.mark.parametrize("block", BASH_BLOCKS)
 def test_readme_commands_are_valid_cli_calls(block):
     for command in block.replace("\\\n", " ").splitlines():
-        argv = shlex.split(command.split("&&")[0].split(" &")[0])
+        argv = shlex.split(command.split("&&")[0].split(" &")[0], comments=True)
+        while argv and ENV_ASSIGNMENT.fullmatch(argv[0]):  # OMP_NUM_THREADS=1 rllib-ext ...
+            argv = argv[1:]
         if argv[:1] == ["rllib-ext"]:
             args = build_parser().parse_args(argv[1:])
             if args.command == "submit":

@@ -1,4 +1,4 @@
-"""OGBench data side of SAW: local generation, loading/validation, goal-conditioned evaluation (brief §4, §8.5)."""
+"""OGBench data side of SAW: local generation, loading/validation, goal-conditioned evaluation."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import ogbench
 import pytest
 
-import envs.ogbench_data as ogd
-from envs.ogbench_data import MazeCollector, dataset_spec, generate_dataset
-from envs.ogbench_dataset import KNOWN_DATASETS, dataset_env_name, load_dataset
-from rllib_ext.saw.evaluation import evaluate_goal_conditioned
+import envs.ogbench.datagen as ogd
+from envs.ogbench.datagen import MazeCollector, dataset_spec, generate_dataset
+from envs.ogbench.dataset import KNOWN_DATASETS, dataset_env_name, load_dataset
+from rllib_ext.algorithms.gcrl.common.evaluation import evaluate_goal_conditioned
 
 MAZE = "pointmaze-medium-navigate-v0"
 STEPS = 201  # short pointmaze episodes keep the tests fast

@@ -10,13 +10,14 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
 
-from envs.ipd import PAYOFFS
-from rllib_ext.reciprocator.connector import ReciprocalRewardConnector
-from rllib_ext.reciprocator.influence import MatrixInfluence
-from rllib_ext.reciprocator.presets import reciprocator_config
-from rllib_ext.reciprocator.reciprocator import ReciprocatorConfig
-from rllib_ext.reciprocator.returns import discounted_returns, normalized_returns
-from rllib_ext.naive_ppo import naive_ppo_config, policy_mapping_fn
+from envs.games.ipd import PAYOFFS
+from rllib_ext.algorithms.reciprocator.reward_influence_connector import ReciprocalRewardConnector
+from rllib_ext.algorithms.reciprocator.influence import MatrixInfluence
+from rllib_ext.algorithms.reciprocator.presets import reciprocator_config
+from rllib_ext.algorithms.reciprocator.reciprocator import ReciprocatorConfig
+from rllib_ext.connectors.learner.normalized_monte_carlo_returns import discounted_returns, normalized_returns
+from rllib_ext.algorithms.naive_ppo import naive_ppo_config
+from rllib_ext.algorithms.players import policy_mapping_fn
 
 AGENTS = ("player_0", "player_1")
 # (C, D), (D, D), (C, C): with P(defect) = 0.5 in every state the hand-worked influences are
@@ -158,14 +159,14 @@ def test_config_validation():
 
 def test_policy_settings_set_as_attributes_reach_the_players_modules():
     """``--set`` and Tune set attributes, not ``training()`` arguments: validate() re-derives the specs."""
-    from rllib_ext.algorithms import build_config
+    from rllib_ext.algorithms.registry import build_config
 
     config = build_config("reciprocator", "ipd", ["reciprocator", "always_defect"], "paper",
                           ["policy_hiddens=[3, 3]", "policy_activation=relu", "agent_types=['naive', 'random']"], 0)
     specs = config.rl_module_spec.rl_module_specs
     assert specs["player_0"].model_config["fcnet_hiddens"] == [3, 3]
     assert specs["player_0"].model_config["fcnet_activation"] == "relu"
-    assert specs["player_1"].module_class.__name__ == "RandomPolicy"
+    assert specs["player_1"].module_class.__name__ == "RandomStrategy"
     assert config.policies_to_train == ["player_0"]
 
 

@@ -9,11 +9,11 @@ from ray.rllib.connectors.connector_pipeline_v2 import ConnectorPipelineV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.training_data import TrainingData
 
-from rllib_ext.reciprocator.bulk_batch import EpisodesToBatchInBulk, bulk_layout
-from rllib_ext.reciprocator.circular_conv import CircularConv2d
-from rllib_ext.reciprocator.presets import reciprocator_config
-from rllib_ext.reciprocator.returns import DropMaskedRows
-from rllib_ext.small_categorical import SmallCategorical
+from rllib_ext.connectors.learner.episodes_to_batch_in_bulk import EpisodesToBatchInBulk, bulk_layout
+from rllib_ext.algorithms.reciprocator.torch.circular_conv import CircularConv2d
+from rllib_ext.algorithms.reciprocator.presets import reciprocator_config
+from rllib_ext.connectors.learner import DropMaskedRows
+from rllib_ext.core.small_categorical import SmallCategorical
 
 GAMES = 6
 

@@ -1,4 +1,4 @@
-"""Reciprocator math (brief §8 checks 2 and 3): reciprocal rewards against hand-computed numbers, the IPD closed
+"""Reciprocator math: reciprocal rewards against hand-computed numbers, the IPD closed
 form, and the generic reward/future influence estimator on random-play Coin Game data."""
 
 import pickle
@@ -7,21 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from envs.coin_game import BatchedCoinGame
-from envs.ipd import PAYOFFS, BatchedIPD
-from rllib_ext.reciprocator.influence import (
+from envs.games.coin_game import BatchedCoinGame
+from envs.games.ipd import PAYOFFS, BatchedIPD
+from rllib_ext.algorithms.reciprocator.influence import (
     CoinTransitionInfluence,
     FitSchedule,
     MatrixInfluence,
     RewardFutureInfluence,
-    estimator_inputs,
-    expected_next_value,
 )
-from rllib_ext.reciprocator.reciprocal_reward import (
+from rllib_ext.algorithms.reciprocator.influence.coin_transition import expected_next_value
+from rllib_ext.algorithms.reciprocator.influence.neural import estimator_inputs
+from rllib_ext.algorithms.reciprocator.reciprocal_reward import (
     IPD_ONE_STEP,
     RECIPROCAL_REWARD_TYPES,
     normalize,
-    one_step_reciprocal_reward,
     pair_reciprocal_reward,
     reciprocal_rewards,
     scheduled_weight,
@@ -64,7 +63,7 @@ def test_every_reciprocal_reward_type_by_hand(kind):
 
 
 def test_petty_payoff_balance_recursion():
-    """b_{t+1} = γ b_t + in_t − out_t and rr_t = b_t · out_t, b_t excluding step t (brief §8 check 2)."""
+    """b_{t+1} = γ b_t + in_t − out_t and rr_t = b_t · out_t, b_t excluding step t."""
     rng = np.random.default_rng(0)
     vi_in, vi_out = rng.normal(size=(3, 6)), rng.normal(size=(3, 6))
     rr, end_balance = pair_reciprocal_reward(vi_in, vi_out, 0.9, "petty_payoff")
@@ -106,7 +105,6 @@ def test_minus_debit_reads_the_opponents_self_influence():
 
 def test_ipd_one_step_variant():
     vi_in, vi_out = np.array([[1.0, 2.0, 3.0]]), np.array([[4.0, 5.0, 6.0]])
-    np.testing.assert_allclose(one_step_reciprocal_reward(vi_in, vi_out), [[0.0, 5.0, 12.0]])
     vi = np.zeros((1, 3, 2, 2))
     vi[:, :, 0, 1], vi[:, :, 1, 0] = vi_in, vi_out  # player 1 is the Reciprocator
     rr, stats = reciprocal_rewards(vi, reciprocator=1, gamma=0.96, kind=IPD_ONE_STEP)

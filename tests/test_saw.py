@@ -1,6 +1,7 @@
 """SAW, GCIVL and GCBC: networks, relabelling, losses, target update, config checks, checkpoints.
 
-The unit checks follow brief §8 (checks 1-4). They run on tiny synthetic datasets in the raw
+The unit checks: the official parameter counts, relabelling statistics, the losses against their
+formulas and the gradient paths, the EMA target update. They run on tiny synthetic datasets in the raw
 OGBench layout (rows ``(s_t, a_t)``, ``terminals`` on each episode's last row), named like
 pointmaze-medium so that the env of the name (2-d observations, 2-d actions) matches.
 """
@@ -22,34 +23,32 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import EVALUATION_RESULTS, LEARNER_RESULTS
 
-from rllib_ext import cpu_memory
-from rllib_ext.saw import GCBCConfig, GCIVLConfig, SAWConfig, presets
-from rllib_ext.saw import default_saw_rl_module as out
-from rllib_ext.saw.goal_sampler import GoalSampler
-from rllib_ext.saw.losses import (
-    bootstrap_loss,
+from rllib_ext.algorithms.gcrl import GCBCConfig, GCIVLConfig, SAWConfig
+from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
+from rllib_ext.algorithms.gcrl.common.losses import (
     exp_advantage_weights,
     expectile_value_loss,
     unit_gaussian_log_prob,
     weighted_log_likelihood_loss,
 )
-from rllib_ext.saw.saw import _MODULE_KEYS, GRAD_STEPS_PER_S
-from rllib_ext.saw.torch.default_saw_torch_rl_module import DefaultSAWTorchRLModule
-from rllib_ext.saw.torch.networks import EnsembleMLP
-from saw_data import DATASET, TINY, random_walks, write_dataset
+from rllib_ext.algorithms.gcrl.common.networks import EnsembleMLP
+from rllib_ext.algorithms.gcrl.saw import bootstrap_loss
+from rllib_ext.utils import cpu_memory
+from rllib_ext.utils.metrics import GRAD_STEPS_PER_S
+from saw_data import DATASET, TINY, random_walks, tiny, write_dataset
 
 @pytest.fixture(scope="module")
 def dataset_path(tmp_path_factory):
     return write_dataset(tmp_path_factory.mktemp("saw") / f"{DATASET}.npz", [60, 41, 80, 55] * 3)
 
 
-def build_module(obs_dim, act_dim, **overrides):
-    config = SAWConfig().training(**overrides)
+def build_module(obs_dim, act_dim, config_class=SAWConfig, **overrides):
+    config = config_class().training(**overrides)
     spec = RLModuleSpec(
-        module_class=DefaultSAWTorchRLModule,
+        module_class=config.get_default_rl_module_spec().module_class,
         observation_space=gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
         action_space=gym.spaces.Box(-1, 1, (act_dim,), np.float32),
-        model_config={k: getattr(config, k) for k in _MODULE_KEYS},
+        model_config={k: getattr(config, k) for k in config.settings()},
     )
     module = spec.build()
     module.make_target_networks()
@@ -80,9 +79,10 @@ def test_parameter_counts_match_the_official_agent(obs_dim, act_dim, total, trai
 
 
 def test_baseline_networks():
-    gcivl = build_module(2, 2, variant="gcivl", goal_representation=False)
+    gcivl = build_module(2, 2, GCIVLConfig)
     assert not hasattr(gcivl, "subpolicy") and gcivl.value.inputs.goal_representation is None
-    gcbc = build_module(2, 2, variant="gcbc", goal_representation=False)
+    assert gcivl.actor.inputs.goal_representation is None
+    gcbc = build_module(2, 2, GCBCConfig)
     assert not hasattr(gcbc, "value") and gcbc.get_target_network_pairs() == []
     # OGBench's GCBC actor on pointmaze: 4->512->512->512->2.
     assert num_params(gcbc) == 4 * 512 + 512 + 2 * (512 * 512 + 512) + 512 * 2 + 2
@@ -121,7 +121,7 @@ def test_cpu_learner_keeps_freed_memory_in_the_process(walks):
     instead of faulting fresh pages in (about 4,000 faults per step of the small preset before)."""
     space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     spaces = {DEFAULT_MODULE_ID: (space, gym.spaces.Box(-1, 1, (2,), np.float32))}
-    learner = SAWConfig().training(**presets.get_config(DATASET, "small")).build_learner(spaces=spaces)
+    learner = SAWConfig().training(dataset_name=DATASET).preset("small").build_learner(spaces=spaces)
     batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(sampler(walks).sample(256))}, env_steps=256)
     for _ in range(3):
         learner.update(batch=batch)
@@ -248,9 +248,9 @@ def test_gradients_reach_only_the_intended_networks(walks):
     module = build_module(2, 2, actor_hidden_dims=(16,), subpolicy_hidden_dims=(16,), value_hidden_dims=(16,))
     fwd = module.forward_train(tensor_batch(walks))
     owners = {
-        out.VALUES: {"value.inputs", "value.heads"},
-        out.ACTOR_MEANS: {"actor.inputs", "actor.mlp"},
-        out.SUBPOLICY_MEANS: {"subpolicy"},
+        "values": {"value.inputs", "value.heads"},
+        "actor_means": {"actor.inputs", "actor.mlp"},
+        "subpolicy_means": {"subpolicy"},
     }
     for key, value in fwd.items():
         if key not in owners:  # targets, advantages, the bootstrapping target: no gradient at all
@@ -328,17 +328,29 @@ def test_cuda_graph_learner_matches_eager_on_the_gpu(walks):
 # --- Config: presets and validation before Ray ------------------------------------------------
 
 
+def preset(config_class, dataset, size="paper", **before):
+    return config_class().training(dataset_name=dataset, **before).preset(size)
+
+
 def test_presets_follow_the_paper_table():
-    assert presets.get_config("pointmaze-giant-navigate-v0")["gamma"] == 0.995
-    assert presets.get_config("humanoidmaze-medium-navigate-v0")["subgoal_steps"] == 100
-    single = presets.get_config("cube-single-play-v0")
-    assert (single["expectile"], single["kl_alpha"], single["subgoal_steps"]) == (0.9, 0.3, 10)
-    assert presets.get_config("scene-play-v0")["kl_alpha"] == 1.0
-    gcivl = presets.get_config("cube-single-play-v0", variant="gcivl")
-    assert (gcivl["expectile"], gcivl["awr_alpha"], gcivl["goal_representation"]) == (0.9, 10.0, False)
-    small = presets.get_config(DATASET, "small")
-    assert small["value_hidden_dims"] == (256, 256) and small["train_batch_size_per_learner"] == 256
-    assert set(presets.get_config("puzzle-3x3-play-v0")) == set(presets.SAW)
+    assert preset(SAWConfig, "pointmaze-giant-navigate-v0").gamma == 0.995
+    assert preset(GCBCConfig, "humanoidmaze-medium-navigate-v0").gamma == 0.995
+    assert preset(SAWConfig, "humanoidmaze-medium-navigate-v0").subgoal_steps == 100
+    single = preset(SAWConfig, "cube-single-play-v0")
+    assert (single.expectile, single.kl_alpha, single.subgoal_steps, single.awr_alpha) == (0.9, 0.3, 10, 3.0)
+    double = preset(SAWConfig, "cube-double-play-v0")
+    assert (double.expectile, double.kl_alpha, double.subgoal_steps) == (0.7, 1.0, 10)
+    assert preset(SAWConfig, "scene-play-v0").kl_alpha == 1.0
+    gcivl = preset(GCIVLConfig, "cube-single-play-v0")
+    assert (gcivl.expectile, gcivl.awr_alpha, gcivl.gamma) == (0.9, 10.0, 0.99)
+    small = preset(SAWConfig, DATASET, "small")
+    assert small.value_hidden_dims == (256, 256) and small.train_batch_size_per_learner == 256
+    assert preset(GCBCConfig, DATASET, "small").actor_hidden_dims == (256, 256)
+    # Presets are deltas: what they do not name stays as set before.
+    assert preset(SAWConfig, DATASET, "small", lr=1e-3, kl_alpha=0.5).lr == 1e-3
+    assert preset(SAWConfig, "cube-single-play-v0", lr=1e-3, kl_alpha=0.5).kl_alpha == 0.3
+    with pytest.raises(ValueError, match="no preset for dataset"):
+        preset(SAWConfig, "visual-cube-single-play-v0")
 
 
 @pytest.mark.parametrize(
@@ -357,7 +369,6 @@ def test_presets_follow_the_paper_table():
         (dict(tau=0.0), "tau"),
         (dict(value_hidden_dims=()), "value_hidden_dims"),
         (dict(value_p_curgoal=0.5), "value_p_curgoal"),
-        (dict(variant="hiql"), "variant"),
         (dict(dataset_name="pointmaze-huge-navigate-v0"), "dataset_name"),
     ],
 )
@@ -397,6 +408,12 @@ def test_subgoal_steps_only_matter_for_saw(dataset_path, no_ray_start):
     GCIVLConfig().training(dataset_path=dataset_path, subgoal_steps=1000).validate()
 
 
+@pytest.mark.parametrize("config_class, key", [(GCBCConfig, "expectile"), (GCIVLConfig, "kl_alpha"),
+                                               (GCBCConfig, "variant")])
+def test_a_setting_the_method_does_not_have_is_an_error(config_class, key):
+    with pytest.raises(TypeError, match=key):
+        config_class().training(**{key: 0.5})
+
 # --- Training, checkpoints, evaluation --------------------------------------------------------
 
 
@@ -415,7 +432,7 @@ def assert_same_state(a, b):
 
 @pytest.mark.parametrize("config_class", [SAWConfig, GCIVLConfig, GCBCConfig])
 def test_train_checkpoint_restore_and_continue(tmp_path, dataset_path, ray_session, config_class):
-    algo = config_class().training(dataset_path=dataset_path, **TINY).debugging(seed=3).build_algo()
+    algo = config_class().training(dataset_path=dataset_path, **tiny(config_class)).debugging(seed=3).build_algo()
     result = algo.train()
     metrics = result[LEARNER_RESULTS][DEFAULT_MODULE_ID]
     assert result[GRAD_STEPS_PER_S] > 0 and result["num_grad_steps_lifetime"] == 4
@@ -449,7 +466,7 @@ def test_forward_inference_acts_with_the_actor_mean(dataset_path, ray_session):
 def test_evaluation_reports_success_per_task(dataset_path, ray_session):
     config = (
         GCBCConfig()
-        .training(dataset_path=dataset_path, **TINY, eval_num_workers=1)
+        .training(dataset_path=dataset_path, **tiny(GCBCConfig), eval_num_workers=1)
         .evaluation(evaluation_interval=1, evaluation_duration=1)
     )
     algo = config.build_algo()
@@ -464,21 +481,20 @@ def test_registered_for_tune_and_config_survives_its_dict_round_trip(dataset_pat
     # `tune.Tuner("SAW", param_space=config)` run takes ~1 min of actor start-up on 2 cores).
     from ray.tune.registry import get_trainable_cls
 
-    from rllib_ext.saw import GCBC, GCIVL, SAW
+    from rllib_ext.algorithms.gcrl import GCBC, GCIVL, SAW
 
     assert (get_trainable_cls("SAW"), get_trainable_cls("GCIVL"), get_trainable_cls("GCBC")) == (SAW, GCIVL, GCBC)
-    config = GCIVLConfig().training(dataset_path=dataset_path, **TINY).preset("small").training(kl_alpha=0.5)
+    config = GCIVLConfig().training(dataset_path=dataset_path, **tiny(GCIVLConfig)).preset("small").training(tau=0.5)
     copy = GCIVLConfig().update_from_dict(config.to_dict())
-    for key in ("dataset_path", "dataset_name", "variant", "expectile", "awr_alpha", "kl_alpha", "env", "env_config"):
+    for key in ("dataset_path", "dataset_name", "expectile", "awr_alpha", "tau", "value_hidden_dims", "env", "env_config"):
         assert getattr(copy, key) == getattr(config, key), key
     copy.validate()
 
 
-# The CI learning test (brief §8 check 6 at CI size). The small preset alone needs ~20k steps
+# The CI learning test (SAW against GCBC at CI size). The small preset alone needs ~20k steps
 # (~10 min of SAW on 2 cores) to separate SAW from GCBC: on a 1000-episode dataset SAW reached
 # 0.22 / 0.44 / 0.80 at 5k / 10k / 20k steps (seed 0; seed 1: 0.69 at 20k), GCBC 0.22 / 0.00 at 20k
-# (seeds 0 / 1). With a faster learning rate and target update (LEARNING_OVERRIDES, for both
-# algorithms) SAW gets there in a few thousand steps. Measured with this code and these settings
+# (seeds 0 / 1). With a faster learning rate (both) and target update (SAW; LEARNING_OVERRIDES) SAW gets there in a few thousand steps. Measured with this code and these settings
 # (300-episode dataset of seed 0, 10 episodes per task, training seeds 0 / 1 / 2):
 #   at 6k steps (the test):  SAW  0.80 / 0.60 / 0.96     GCBC 0.26 / 0.26 / 0.18
 #   at every evaluation (seed 0: each 1k steps, SAW to 7k, GCBC to 8k; seeds 1, 2: 2k, 4k, 6k):
@@ -488,7 +504,7 @@ def test_registered_for_tune_and_config_survives_its_dict_round_trip(dataset_pat
 # SAW >= 0.5 (lowest measured 0.60) and at least 0.2 above GCBC (lowest measured gap at 6k: 0.34).
 LEARNING_EPISODES = 300
 LEARNING_STEPS = 6000
-LEARNING_OVERRIDES = dict(lr=1e-3, tau=0.02)
+LEARNING_OVERRIDES = {SAWConfig: dict(lr=1e-3, tau=0.02), GCBCConfig: dict(lr=1e-3)}
 LEARNING_EVAL_EPISODES = 10
 SAW_MIN_SUCCESS = 0.5
 MIN_MARGIN_OVER_GCBC = 0.2
@@ -501,7 +517,7 @@ def learning_run(config_class, dataset_path: str, seed: int = 0) -> dict:
         config_class()
         .training(dataset_path=dataset_path, num_steps_per_iteration=1000, eval_num_workers=1)
         .preset("small")
-        .training(**LEARNING_OVERRIDES)
+        .training(**LEARNING_OVERRIDES[config_class])
         .evaluation(evaluation_interval=LEARNING_STEPS // 1000, evaluation_duration=LEARNING_EVAL_EPISODES)
         .debugging(seed=seed)
     )
@@ -515,17 +531,17 @@ def learning_run(config_class, dataset_path: str, seed: int = 0) -> dict:
 
 
 def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
-    """SAW clearly above GCBC on the same budget (brief §8 check 6, CI size, ~6.5 min on 2 cores).
+    """SAW clearly above GCBC on the same budget (CI size, ~6.5 min on 2 cores).
 
     A locally generated 300-episode pointmaze-medium-navigate dataset, the ``small`` preset, 6k
-    gradient steps each, 10 evaluation episodes per task. On top of the preset, for both algorithms:
-    ``lr=1e-3`` (preset 3e-4) and ``tau=0.02`` (target-value EMA rate, preset 0.005), so that the
+    gradient steps each, 10 evaluation episodes per task. On top of the preset: ``lr=1e-3`` (preset 3e-4)
+    for both, and for SAW ``tau=0.02`` (target-value EMA rate, preset 0.005), so that the
     value function, and with it SAW, learns within the CI budget. GCBC trains in a Ray task on the
     second core while SAW trains here.
     """
     import ray
 
-    from envs.ogbench_data import generate_dataset
+    from envs.ogbench.datagen import generate_dataset
 
     path = str(tmp_path_factory.mktemp("pointmaze") / f"{DATASET}.npz")
     generate_dataset(DATASET, LEARNING_EPISODES, path, seed=0, progress=False, num_workers=2)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 
-from rllib_ext.small_categorical import MAX_ACTIONS, SmallCategorical, _NormalizedCategorical
+from rllib_ext.core.small_categorical import MAX_ACTIONS, SmallCategorical, _NormalizedCategorical
 
 
 @pytest.mark.parametrize("actions", [2, 5])

@@ -12,9 +12,10 @@ import time
 import pytest
 from ray import tune
 
-from rllib_ext.algorithms import build_config
-from rllib_ext.cli import main
-from rllib_ext.saw import SAWConfig
+from rllib_ext.algorithms.registry import build_config
+from rllib_ext.app.cli import main
+from rllib_ext.algorithms.gcrl import SAWConfig
+from rllib_ext.algorithms.registry import get_algorithm
 from saw_data import DATASET, TINY, write_dataset
 from tuning.search import check_search, preset_point, run_search
 from tuning.spaces import SPACES, load_space
@@ -66,7 +67,7 @@ def test_saw_search_reports_evaluation_success(tmp_path, ray_session):
 
 
 def test_interrupted_search_resumes_and_completes(tmp_path):
-    argv = [sys.executable, "-m", "rllib_ext.cli", "tune", "ppo", "--env", "ipd", "--set", "num_envs_per_env_runner=32",
+    argv = [sys.executable, "-m", "rllib_ext.app.cli", "tune", "ppo", "--env", "ipd", "--set", "num_envs_per_env_runner=32",
             "--samples", "3", "--iterations", "1", "--max-concurrent", "1", "--storage", str(tmp_path), "--name", "s"]
     log = tmp_path / "first.log"
     with open(log, "w") as out:
@@ -90,7 +91,7 @@ def test_every_default_space_is_valid_for_its_algorithm(tmp_path):
         if algo in ("ppo", "reciprocator"):
             config = small_ipd(algo, ("naive", "naive") if algo == "ppo" else ("reciprocator", "naive"))
         else:
-            config = SAWConfig().training(dataset_path=data, variant=algo).preset("small")
+            config = get_algorithm(algo).build().training(dataset_path=data).preset("small")
         check_search(config, space, [preset_point(config, space)])
         assert preset_point(config, space), algo  # the preset's values lie inside the default space
 

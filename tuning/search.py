@@ -26,7 +26,8 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
-from rllib_ext.overrides import get_setting, set_setting, split_setting
+from rllib_ext.app.overrides import get_setting, set_setting, split_setting
+from rllib_ext.utils.plotting import pyplot
 
 MODES = ("max", "min")
 
@@ -284,11 +285,7 @@ def _write_outputs(report: SearchReport) -> None:
 
 
 def _plot(report: SearchReport) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     values = [r[report.metric] for r in report.trials]
     best, running = [], None
     for v in values:

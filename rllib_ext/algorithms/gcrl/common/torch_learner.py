@@ -1,0 +1,58 @@
+"""The base learner of the family: one Adam over every network, then the EMA of the target networks."""
+
+from typing import Dict
+
+import torch
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
+
+from rllib_ext.algorithms.gcrl.common.networks import soft_update_
+from rllib_ext.utils.cpu_memory import keep_freed_memory
+from rllib_ext.utils.torch_compile import compile_forward_train
+
+
+class GCRLTorchLearner(TorchLearner):
+    """A method's learner adds ``compute_loss_for_module``: the official joint objective, all terms summed and
+    minimised together by one Adam step over every trainable parameter, then the target networks move by EMA
+    (rate ``tau``) after every gradient step."""
+
+    @override(TorchLearner)
+    def build(self) -> None:
+        """RLlib's build, the target networks (made after the optimizers, so Adam never sees them), then
+        ``torch_compile_learner`` really applied (``compile_forward_train``)."""
+        super().build()
+        self.module.foreach_module(
+            lambda mid, module: module.unwrapped().make_target_networks()
+            if isinstance(module.unwrapped(), TargetNetworkAPI) else None
+        )
+        compile_forward_train(self)
+        if self._device.type == "cpu":
+            keep_freed_memory()
+
+    @override(TorchLearner)
+    def configure_optimizers_for_module(self, module_id: ModuleID, config: AlgorithmConfig = None) -> None:
+        """One Adam (default betas/eps, no weight decay) over every trainable parameter; fused kernel."""
+        params = self.get_parameters(self._module[module_id])
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=torch.optim.Adam(params, fused=True),
+            params=params,
+            lr_or_lr_schedule=config.lr,
+        )
+
+    @override(TorchLearner)
+    def apply_gradients(self, gradients_dict: ParamDict) -> None:
+        """RLlib's optimizer step, then the EMA of the target networks."""
+        super().apply_gradients(gradients_dict)
+        for module_id in self.module.keys():
+            config = self.config.get_config_for_module(module_id)
+            for online, target in self.module[module_id].unwrapped().get_target_network_pairs():
+                soft_update_(target, online, config.tau)
+
+    def log_and_sum(self, module_id: ModuleID, losses: Dict[str, TensorType], stats: Dict[str, TensorType]) -> TensorType:
+        """Log every loss term and statistic under ``module_id``; return the summed objective."""
+        self.metrics.log_dict({k: v.detach() for k, v in {**losses, **stats}.items()}, key=module_id, reduce="mean")
+        return sum(losses.values())

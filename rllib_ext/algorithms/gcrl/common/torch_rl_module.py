@@ -1,0 +1,77 @@
+"""The base RLModule of the family: a flat goal-conditioned actor that acts, and EMA targets of a value.
+
+Inputs. For acting, ``Columns.OBS`` is the goal-conditioned observation ``[obs; goal]`` joined on the last
+axis (what ``OGBenchGoalEnv`` emits), so the module's observation space is the dataset's observation space
+with the last axis doubled. For training, the batch from ``GoalSampler`` carries plain observations and one
+column per goal (``goal_sampler.py``).
+
+Outputs. ``_forward`` returns ``ACTION_DIST_INPUTS = [mu(s, g); log sigma = 0]`` for RLlib's diagonal
+Gaussian (fixed unit std; deterministic evaluation takes the mean). Each method's ``_forward_train``
+returns what its loss needs; quantities used only as weights (advantages, target values) are computed
+without gradient.
+
+A method builds ``self.actor`` (a ``GoalConditionedActor``) in ``setup`` and, if it learns a value,
+``self.value`` (a ``GoalConditionedValue``): its two heads then get EMA target heads (the goal
+representation is shared by online and target values, as in the official code).
+"""
+
+from typing import Any, Dict, Tuple
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, TargetNetworkAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
+
+from rllib_ext.algorithms.gcrl.common.goal_sampler import VALUE_GOALS
+
+TARGET_VALUES = "target_values"
+"""``[2, B]`` target heads at ``(s, g_v)``."""
+
+
+class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
+    """Acts with ``self.actor``; every other network is for training only."""
+
+    @property
+    def observation_shape(self) -> Tuple[int, ...]:
+        """The dataset's observation shape (the module sees ``[obs; goal]``)."""
+        shape = self.observation_space.shape
+        return (*shape[:-1], shape[-1] // 2)
+
+    @property
+    def action_dim(self) -> int:
+        return self.action_space.shape[0]
+
+    @override(TorchRLModule)
+    def _forward(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
+        observations, goals = batch[Columns.OBS].chunk(2, dim=-1)
+        means = self.actor(observations, goals)
+        return {Columns.ACTION_DIST_INPUTS: torch.cat([means, torch.zeros_like(means)], dim=-1)}
+
+    @override(InferenceOnlyAPI)
+    def get_non_inference_attributes(self):
+        return [name for name in self._modules if name != "actor"]
+
+    def values_and_targets(self, s: torch.Tensor, s_next: torch.Tensor, g_v: torch.Tensor):
+        """``V_j(s, g_v)`` with gradient, and the target heads' ``V̄_j(s, g_v)``, ``V̄_j(s', g_v)``; each ``[2, B]``."""
+        features = self.value.inputs(s, g_v)
+        values = self.value.heads(features).squeeze(-1)
+        with torch.no_grad():
+            target = self.target_value_heads(torch.cat([self.value.inputs(s_next, g_v), features])).squeeze(-1)
+            target_next, target_values = target.chunk(2, dim=-1)
+        return values, target_values, target_next
+
+    @override(TargetNetworkAPI)
+    def make_target_networks(self) -> None:
+        if hasattr(self, "value"):
+            self.target_value_heads = make_target_network(self.value.heads)
+
+    @override(TargetNetworkAPI)
+    def get_target_network_pairs(self):
+        return [(self.value.heads, self.target_value_heads)] if hasattr(self, "value") else []
+
+    @override(TargetNetworkAPI)
+    def forward_target(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        features = self.value.inputs(batch[Columns.OBS], batch[VALUE_GOALS])
+        return {TARGET_VALUES: self.target_value_heads(features).squeeze(-1)}

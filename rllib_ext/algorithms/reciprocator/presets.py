@@ -1,0 +1,65 @@
+"""Presets for Reciprocators: ``paper`` (the official configs) and ``small`` (a CPU budget).
+
+The PPO numbers (games, gamma, lr, epochs, clip, entropy) are the official ones kept in
+``rllib_ext.algorithms.naive_ppo.PRESETS``; this file adds the Reciprocator's own settings per game.
+"""
+
+from typing import Dict, Optional, Sequence
+
+from rllib_ext.algorithms.naive_ppo import PRESETS as PPO_PRESETS
+from rllib_ext.algorithms.reciprocator.reciprocator import ReciprocatorConfig
+
+RECIPROCATOR_PRESETS: Dict[str, Dict[str, Dict]] = {
+    "ipd": {
+        # configs/ipd.yaml: weight 5, one-step grudge, closed-form estimator refreshed every 3 episodes.
+        "paper": dict(reciprocal_reward_weight=5.0, warmup_episodes=0, estimator_config={}),
+        "small": dict(reciprocal_reward_weight=5.0, warmup_episodes=0, estimator_config={}),
+    },
+    "coin_game": {
+        # configs/coins.yaml: petty_payoff, weight 1, estimator refit after episodes 1, 2 and every 2nd,
+        # 2 warm-up episodes, replay of 3 batches, 16 x 4096 samples x 20 epochs per refit.
+        # The official 2-player choice: conv + GRU policies and the transition-model estimator.
+        "paper": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, policy_model="conv_gru",
+                      influence_estimator="auto", estimator_config=dict(
+            hidden=64, lr=0.01, epochs=20, minibatch_size=4096, num_minibatches=16, replay_batches=3)),
+        # CPU budget: MLP policies and the cheaper reward + future-return estimator.
+        "small": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, policy_model="mlp",
+                      influence_estimator="reward_future", estimator_config=dict(
+            hidden=64, lr=0.01, epochs=10, minibatch_size=256, num_minibatches=16, replay_batches=3)),
+    },
+}
+
+
+def reciprocator_config(
+    env: str,
+    agents: Sequence[str],
+    preset: str = "small",
+    env_config: Optional[Dict] = None,
+    seed: Optional[int] = None,
+) -> ReciprocatorConfig:
+    """A ``ReciprocatorConfig`` for ``env`` with one agent type per player, from a preset."""
+    if preset not in RECIPROCATOR_PRESETS.get(env, {}):
+        raise ValueError(f"unknown preset {preset!r} for {env!r}; known presets: paper, small")
+    ppo = PPO_PRESETS[env][preset]
+    env_config = dict(env_config or {})
+    batch = ppo["num_games"] * env_config.get("num_steps", 32)
+    return (
+        ReciprocatorConfig()
+        .environment(env, env_config=env_config)
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=ppo["num_games"],
+                     rollout_fragment_length=env_config.get("num_steps", 32))
+        .training(
+            agent_types=list(agents),
+            train_batch_size_per_learner=batch,
+            minibatch_size=batch,
+            num_epochs=ppo["num_epochs"],
+            lr=ppo["lr"],
+            gamma=ppo["gamma"],
+            clip_param=ppo["clip_param"],
+            entropy_coeff=ppo["entropy_coeff"],
+            vf_loss_coeff=0.5,
+            policy_hiddens=ppo["hiddens"],
+            **RECIPROCATOR_PRESETS[env][preset],
+        )
+        .debugging(seed=seed)
+    )

@@ -1,0 +1,1 @@
+"""Connector pieces (RLlib ``ConnectorV2``) that any pipeline can use."""

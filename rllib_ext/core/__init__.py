@@ -1,0 +1,1 @@
+"""RL building blocks shared by the algorithms: fixed-strategy RLModules and a fast small categorical."""

@@ -1,0 +1,1 @@
+"""EnvRunners: the batched game runner (``BatchedGameEnvRunner``)."""

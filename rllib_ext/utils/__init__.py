@@ -1,0 +1,1 @@
+"""Helpers shared across the package: result key names, torch compilation, CPU allocator settings, plotting."""
