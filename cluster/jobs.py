@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from rllib_ext.app.ray_runtime import check_reachable
+from rllib_ext.utils.ray_runtime import check_reachable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXCLUDES = [".git", ".venv", "venv", "runs", "data", "*.npz", "__pycache__", ".pytest_cache", "*.egg-info"]

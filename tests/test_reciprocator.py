@@ -7,17 +7,19 @@ import pytest
 import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
 
-from envs.games.ipd import PAYOFFS
-from rllib_ext.algorithms.reciprocator.reward_influence_connector import ReciprocalRewardConnector
+from envs.games.ipd import IPD, PAYOFFS
+from rllib_ext.algorithms.naive_ppo import naive_ppo_config
+from rllib_ext.algorithms.players import policy_mapping_fn
 from rllib_ext.algorithms.reciprocator.influence import MatrixInfluence
 from rllib_ext.algorithms.reciprocator.presets import reciprocator_config
 from rllib_ext.algorithms.reciprocator.reciprocator import ReciprocatorConfig
+from rllib_ext.algorithms.reciprocator.reward_influence_connector import ReciprocalRewardConnector
 from rllib_ext.connectors.learner.normalized_monte_carlo_returns import discounted_returns, normalized_returns
-from rllib_ext.algorithms.naive_ppo import naive_ppo_config
-from rllib_ext.algorithms.players import policy_mapping_fn
 
 AGENTS = ("player_0", "player_1")
 # (C, D), (D, D), (C, C): with P(defect) = 0.5 in every state the hand-worked influences are
@@ -157,13 +159,33 @@ def test_config_validation():
         ReciprocatorConfig().environment("ipd").training(policy_activation="gelu").validate()
 
 
+def player_specs(config):
+    """The players' module specs RLlib builds from ``config`` (IPD spaces)."""
+    game = IPD()
+    spaces = {aid: (game.observation_space(aid), game.action_space(aid)) for aid in game.possible_agents}
+    return config.get_multi_rl_module_spec(spaces=spaces).rl_module_specs
+
+
+def test_a_module_spec_set_by_the_user_is_kept():
+    """``.rl_module(rl_module_spec=...)`` wins over the specs derived from ``agent_types``, module by module."""
+    user = MultiRLModuleSpec(rl_module_specs={"player_0": RLModuleSpec(model_config={"fcnet_hiddens": [7]})})
+    config = (ReciprocatorConfig().environment("ipd").training(agent_types=["reciprocator", "always_defect"])
+              .rl_module(rl_module_spec=user))
+    config.training(policy_hiddens=[3, 3])  # re-derives the players; must not touch the user's spec
+    specs = player_specs(config)
+    assert specs["player_0"].model_config["fcnet_hiddens"] == [7]
+    derived = player_specs(ReciprocatorConfig().environment("ipd").training(agent_types=["reciprocator", "always_defect"]))
+    assert derived["player_1"].module_class.__name__ == "AlwaysDefect"
+    assert derived["player_0"].model_config["fcnet_hiddens"] == [2, 2]
+
+
 def test_policy_settings_set_as_attributes_reach_the_players_modules():
     """``--set`` and Tune set attributes, not ``training()`` arguments: validate() re-derives the specs."""
     from rllib_ext.algorithms.registry import build_config
 
     config = build_config("reciprocator", "ipd", ["reciprocator", "always_defect"], "paper",
                           ["policy_hiddens=[3, 3]", "policy_activation=relu", "agent_types=['naive', 'random']"], 0)
-    specs = config.rl_module_spec.rl_module_specs
+    specs = player_specs(config)
     assert specs["player_0"].model_config["fcnet_hiddens"] == [3, 3]
     assert specs["player_0"].model_config["fcnet_activation"] == "relu"
     assert specs["player_1"].module_class.__name__ == "RandomStrategy"
@@ -200,15 +222,11 @@ def test_fixed_strategies_and_checkpoint_round_trip(ray_session, tmp_path):
 def test_relu_ipd_policies_can_be_blind_to_the_state():
     """The mechanism behind the official IPD collapse (README): freshly built ``[2, 2]`` ReLU policies often
     give the same action logits in all five IPD states (dead units), tanh ones never do. Measured: 45 of 200."""
-    import gymnasium as gym
-
     observations = torch.tensor([[-1, 0], [0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
     blind = {}
     for activation in ("relu", "tanh"):
         config = reciprocator_config("ipd", ["naive", "naive"], "paper", seed=0).training(policy_activation=activation)
-        spec = config.rl_module_spec.rl_module_specs["player_0"]
-        spec.module_class = config.get_default_rl_module_spec().module_class
-        spec.observation_space, spec.action_space = gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(2)
+        spec = player_specs(config)["player_0"]
         blind[activation] = 0
         for seed in range(200):
             torch.manual_seed(seed)

@@ -26,7 +26,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
-from rllib_ext.app.overrides import get_setting, set_setting, split_setting
+from rllib_ext.utils.overrides import get_setting, set_setting, split_setting
 from rllib_ext.utils.plotting import pyplot
 
 MODES = ("max", "min")

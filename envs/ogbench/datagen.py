@@ -16,11 +16,7 @@ cube-triple-play, puzzle-4x5-play             3000 x 1001 steps   3.30M      3x 
 cube-quadruple-play, puzzle-4x6-play          5000 x 1001 steps   5.51M      5x the above
 ============================================  ==================  =========  ==============================
 
-Measured on a shared 2-core CPU machine (load average 6-8 from other jobs): pointmaze-medium-navigate
-8.6k steps per CPU-second, 5.7k steps/s wall in-process, 8.7k steps/s with 2 warm Ray workers;
-cube-single-play 355 steps per CPU-second (MuJoCo's ``mj_step`` is ~90% of it), 220-330 steps/s
-wall in-process, 250 steps/s with 2 Ray workers under that load. Starting Ray and building a
-manipulation env (~2 s) come on top.
+Times and throughput: ``docs/performance.md``.
 
 - pointmaze: action = unit vector towards the env's BFS oracle subgoal
   (``get_oracle_subgoal``) + N(0, 0.5^2) noise, clipped to [-1, 1]. Start cell uniform over free

@@ -78,10 +78,11 @@ def get_algorithm(name: str) -> AlgorithmEntry:
 
 
 def entry_of(algo: Algorithm) -> AlgorithmEntry:
-    """The entry of a built or restored algorithm."""
-    for entry in ALGORITHMS.values():
-        if type(algo) is entry.algo_class:
-            return entry
+    """The entry of a built or restored algorithm (its nearest class with one: Tune may subclass it)."""
+    for cls in type(algo).__mro__:
+        for entry in ALGORITHMS.values():
+            if cls is entry.algo_class:
+                return entry
     raise ValueError(f"{type(algo).__name__} is not an algorithm of this package")
 
 
@@ -105,7 +106,7 @@ def build_config(
 ) -> AlgorithmConfig:
     """A validated config of ``algo`` on ``target`` (a game, or an OGBench dataset with its ``data_file``, default
     ``data/TARGET.npz``), with a preset and ``--set`` overrides; every error here comes before Ray starts."""
-    from rllib_ext.app.overrides import apply_overrides, env_overrides
+    from rllib_ext.utils.overrides import apply_overrides, env_overrides
 
     entry = get_algorithm(algo)
     if preset not in PRESETS:

@@ -289,7 +289,7 @@ def cmd_tune(args) -> int:
     print(f"searching {len(space)} settings over {args.samples} trials x {args.iterations} iterations, "
           f"{args.mode} {metric}; each trial asks for "
           + ", ".join(f"{v:g} {k}" for k, v in sorted(bundle.items()) if v) + f"; results in {path}", flush=True)
-    from rllib_ext.app.ray_runtime import ray_runtime
+    from rllib_ext.utils.ray_runtime import ray_runtime
 
     with ray_runtime(args.address):
         report = run_search(config, space, metric=metric, mode=args.mode, name=name, num_samples=args.samples,

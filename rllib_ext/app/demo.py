@@ -21,7 +21,7 @@ from pathlib import Path
 from rllib_ext.algorithms.gcrl import GCBCConfig, SAWConfig
 from rllib_ext.algorithms.registry import build_config
 from rllib_ext.app.plots import plot_cooperation
-from rllib_ext.app.ray_runtime import ray_runtime
+from rllib_ext.utils.ray_runtime import ray_runtime
 from rllib_ext.app.results import results_table, success_table
 from rllib_ext.app.run_folder import RunFolder
 from rllib_ext.app.training import train

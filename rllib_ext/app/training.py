@@ -19,7 +19,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from rllib_ext.algorithms.registry import OFFLINE, entry_of
 from rllib_ext.app import plots
-from rllib_ext.app.ray_runtime import ray_runtime
+from rllib_ext.utils.ray_runtime import ray_runtime
 from rllib_ext.app.results import average_game_metrics, flatten_result, progress_line, success_metrics
 from rllib_ext.app.run_folder import PLAN, RunFolder
 

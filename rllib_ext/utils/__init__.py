@@ -1,1 +1,2 @@
-"""Helpers shared across the package: result key names, torch compilation, CPU allocator settings, plotting."""
+"""Helpers shared across the package: config settings by key (``--set``), the Ray runtime, result key names,
+torch compilation, CPU allocator settings, plotting."""

@@ -3,9 +3,8 @@
 glibc serves large allocations (above a threshold it raises as they are freed) with fresh
 ``mmap`` pages and hands the top of its heap back to the OS once more than twice that
 threshold is free. A learner allocates and frees the same few-MB activations every step, so
-the pages keep going back and are faulted in again: an eager SAW update (``small`` preset)
-took about 4,000 page faults per step and ran at 38 steps/s on 2 cores; with both thresholds
-fixed, 20 faults and 44-48 steps/s (a compiled update allocates less: no change there).
+the pages keep going back and are faulted in again (thousands of page faults per eager SAW step;
+figures in ``docs/performance.md``).
 """
 
 import ctypes

@@ -12,22 +12,21 @@ from rllib_ext.algorithms.reciprocator.reciprocator import ReciprocatorConfig
 RECIPROCATOR_PRESETS: Dict[str, Dict[str, Dict]] = {
     "ipd": {
         # configs/ipd.yaml: weight 5, one-step grudge, closed-form estimator refreshed every 3 episodes.
-        "paper": dict(reciprocal_reward_weight=5.0, warmup_episodes=0, estimator_config={}),
-        "small": dict(reciprocal_reward_weight=5.0, warmup_episodes=0, estimator_config={}),
+        "paper": dict(reciprocal_reward_weight=5.0),
+        "small": dict(reciprocal_reward_weight=5.0),
     },
     "coin_game": {
         # configs/coins.yaml: petty_payoff, weight 1, estimator refit after episodes 1, 2 and every 2nd,
         # 2 warm-up episodes, replay of 3 batches, 16 x 4096 samples x 20 epochs per refit.
         # The official 2-player choice: conv + GRU policies and the transition-model estimator.
-        "paper": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, policy_model="conv_gru",
-                      influence_estimator="auto", estimator_config=dict(
+        "paper": dict(warmup_episodes=2, policy_model="conv_gru", estimator_config=dict(
             hidden=64, lr=0.01, epochs=20, minibatch_size=4096, num_minibatches=16, replay_batches=3)),
         # CPU budget: MLP policies and the cheaper reward + future-return estimator.
-        "small": dict(reciprocal_reward_weight=1.0, warmup_episodes=2, policy_model="mlp",
-                      influence_estimator="reward_future", estimator_config=dict(
+        "small": dict(warmup_episodes=2, influence_estimator="reward_future", estimator_config=dict(
             hidden=64, lr=0.01, epochs=10, minibatch_size=256, num_minibatches=16, replay_batches=3)),
     },
 }
+"""The Reciprocator's settings per game and preset, as deltas on ``ReciprocatorConfig``'s defaults."""
 
 
 def reciprocator_config(

@@ -48,26 +48,28 @@ class ReciprocatorConfig(PPOConfig):
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or Reciprocator)
-        self.agent_types: List[str] = ["reciprocator", "naive"]
-        self.reciprocal_reward_type: Optional[str] = None
-        self.reciprocal_reward_weight: Union[float, Sequence[float]] = 1.0
-        self.normalize_reciprocal_reward = False
-        self.normalize_returns = True
-        self.center_returns = True
-        self.warmup_episodes = 0
-        self.estimator_fit_initialization_episodes = 2
-        self.estimator_fit_period = 2
-        self.influence_estimator = "auto"
-        self.estimator_config: Dict = {}
-        self.policy_model = "mlp"
-        self.policy_hiddens: List[int] = [2, 2]
-        self.policy_activation = "tanh"
-        self.bulk_learner_batch = True
+        # fmt: off
+        self.agent_types: List[str] = ["reciprocator", "naive"]  # one type per seat (see training())
+        self.reciprocal_reward_type: Optional[str] = None  # None: the paper's choice for the game
+        self.reciprocal_reward_weight: Union[float, Sequence[float]] = 1.0  # or (start, end, rate)
+        self.normalize_reciprocal_reward = False  # standardise the reciprocal reward over the batch
+        self.normalize_returns = True  # the official targets: batch-standardised Monte-Carlo returns
+        self.center_returns = True  # subtract their mean too (the official Coin Game code)
+        self.warmup_episodes = 0  # first iterations in which only the estimator learns
+        self.estimator_fit_initialization_episodes = 2  # refit after each of the first episodes...
+        self.estimator_fit_period = 2  # ...then every this many
+        self.influence_estimator = "auto"  # the official choice per game (see training())
+        self.estimator_config: Dict = {}  # keyword arguments of the learned estimator
+        self.policy_model = "mlp"  # separate actor and critic MLPs; conv_gru; default (RLlib's)
+        self.policy_hiddens: List[int] = [2, 2]  # the mlp policy's hidden sizes (official IPD)
+        self.policy_activation = "tanh"  # tanh or relu (the official IPD networks)
+        self.bulk_learner_batch = True  # PPO's train batch built in bulk from whole episodes
         # The official PPO: lambda 1 (Monte-Carlo), no KL term, no clipping of the value loss or gradients.
         self.lambda_ = 1.0
         self.use_kl_loss = False
         self.vf_clip_param = float("inf")
         self.grad_clip = None
+        # fmt: on
         self.env_runner_cls = BatchedGameEnvRunner
         self._sync_players()
 
