@@ -167,16 +167,23 @@ def player_specs(config):
 
 
 def test_a_module_spec_set_by_the_user_is_kept():
-    """``.rl_module(rl_module_spec=...)`` wins over the specs derived from ``agent_types``, module by module."""
-    user = MultiRLModuleSpec(rl_module_specs={"player_0": RLModuleSpec(model_config={"fcnet_hiddens": [7]})})
-    config = (ReciprocatorConfig().environment("ipd").training(agent_types=["reciprocator", "always_defect"])
-              .rl_module(rl_module_spec=user))
-    config.training(policy_hiddens=[3, 3])  # re-derives the players; must not touch the user's spec
-    specs = player_specs(config)
-    assert specs["player_0"].model_config["fcnet_hiddens"] == [7]
-    derived = player_specs(ReciprocatorConfig().environment("ipd").training(agent_types=["reciprocator", "always_defect"]))
-    assert derived["player_1"].module_class.__name__ == "AlwaysDefect"
+    """``.rl_module(rl_module_spec=...)`` wins over the specs derived from ``agent_types``: a multi-agent spec
+    for the ids it names, a single spec for every learner; fixed strategies keep their seats otherwise."""
+    def config(spec=None):
+        c = ReciprocatorConfig().environment("ipd").training(agent_types=["reciprocator", "always_defect"])
+        return c if spec is None else c.rl_module(rl_module_spec=spec).training(policy_hiddens=[3, 3])
+
+    derived = player_specs(config())
     assert derived["player_0"].model_config["fcnet_hiddens"] == [2, 2]
+    assert derived["player_1"].module_class.__name__ == "AlwaysDefect"
+    mine = RLModuleSpec(model_config={"fcnet_hiddens": [7]})
+    for spec in (MultiRLModuleSpec(rl_module_specs={"player_0": mine}), mine):
+        specs = player_specs(config(spec))
+        assert specs["player_0"].model_config["fcnet_hiddens"] == [7]
+        assert specs["player_1"].module_class.__name__ == "AlwaysDefect"
+    specs = player_specs(config(MultiRLModuleSpec(rl_module_specs={"player_1": mine})))
+    assert specs["player_1"].model_config["fcnet_hiddens"] == [7]
+    assert specs["player_0"].model_config["fcnet_hiddens"] == [3, 3]
 
 
 def test_policy_settings_set_as_attributes_reach_the_players_modules():

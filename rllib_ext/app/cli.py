@@ -170,24 +170,22 @@ def cmd_train(args) -> int:
     from rllib_ext.app.training import train
 
     entry = get_algorithm(args.algo)
+    offline = entry.kind == OFFLINE
     config = _config(args)
-    target = args.dataset if entry.kind == OFFLINE else args.env
-    budget = args.steps if entry.kind == OFFLINE else args.iterations
+    target, budget, unit = (args.dataset, args.steps, "steps") if offline else (args.env, args.iterations, "iterations")
     if budget is None:
         budget = entry.default_budget(target, args.preset)
     if budget < 1:
-        raise ValueError(f"--{'steps' if entry.kind == OFFLINE else 'iterations'} must be >= 1, got {budget}")
-    if entry.kind == OFFLINE:
-        iterations = -(-budget // config.num_steps_per_iteration)
+        raise ValueError(f"--{unit} must be >= 1, got {budget}")
+    iterations = -(-budget // config.num_steps_per_iteration) if offline else budget
+    if offline:
         config.evaluation(evaluation_interval=max(1, iterations // 10))
-    else:
-        iterations = budget
     out = Path(args.out or f"runs/{args.algo}-{target}-{time.strftime('%Y%m%d-%H%M%S')}")
     RunFolder(out)  # refuses a non-empty folder before Ray starts
-    players = "" if entry.kind == OFFLINE else f"{args.agents or 'learners'}, "
+    players = "" if offline else f"{args.agents or 'learners'}, "
     result = train(config, iterations, out, args.checkpoint_every, address=args.address,
                    title=f"{args.algo} on {target} ({players}{args.preset} preset)")
-    if entry.kind == OFFLINE:
+    if offline:
         print(success_table(result))
     else:
         print(results_table(result, entry.headline_metrics(config) + ("return",) * (args.env == "ipd")))

@@ -13,6 +13,7 @@ checkpoints carry the estimator.
     algo = config.build_algo()
 """
 
+import copy
 import inspect
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -202,13 +203,19 @@ class ReciprocatorConfig(PPOConfig):
 
     @override(PPOConfig)
     def get_multi_rl_module_spec(self, **kwargs) -> MultiRLModuleSpec:
-        """The players' modules as ``agent_types`` says (fixed strategies in their seats, the ``policy_model``
-        in the learners'), unless a spec was set with ``.rl_module(rl_module_spec=...)``: then RLlib's rules."""
-        if self._rl_module_spec is not None:
-            return super().get_multi_rl_module_spec(**kwargs)
+        """The players' modules as ``agent_types`` says: a fixed strategy's module in its seat, the
+        ``policy_model`` in each learner's. A spec set with ``.rl_module(rl_module_spec=...)`` wins: an
+        ``RLModuleSpec`` is every learner's module, a ``MultiRLModuleSpec`` the module of each id it names."""
+        user = self._rl_module_spec
+        learner = user if isinstance(user, RLModuleSpec) else self._learner_module_spec()
+        specs = players.player_module_specs(self.agent_types, learner)
+        if isinstance(user, MultiRLModuleSpec):
+            players_spec = copy.deepcopy(user)
+            players_spec.rl_module_specs = {**specs, **players_spec.rl_module_specs}
+        else:
+            players_spec = MultiRLModuleSpec(rl_module_specs=specs)
         derived = self.copy(copy_frozen=False)
-        derived._rl_module_spec = MultiRLModuleSpec(
-            rl_module_specs=players.player_module_specs(self.agent_types, self._learner_module_spec()))
+        derived._rl_module_spec = players_spec
         return PPOConfig.get_multi_rl_module_spec(derived, **kwargs)
 
     def _learner_module_spec(self) -> RLModuleSpec:
