@@ -227,7 +227,7 @@ def test_fixed_strategies_and_checkpoint_round_trip(ray_session, tmp_path):
 
 
 def test_relu_ipd_policies_can_be_blind_to_the_state():
-    """The mechanism behind the official IPD collapse (README): freshly built ``[2, 2]`` ReLU policies often
+    """The mechanism behind the official IPD collapse (docs/results.md): freshly built ``[2, 2]`` ReLU policies often
     give the same action logits in all five IPD states (dead units), tanh ones never do. Measured: 45 of 200."""
     observations = torch.tensor([[-1, 0], [0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
     blind = {}

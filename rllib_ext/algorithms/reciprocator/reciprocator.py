@@ -108,7 +108,7 @@ class ReciprocatorConfig(PPOConfig):
                 advantage = target - V) instead of RLlib's GAE.
             center_returns: with ``normalize_returns``, subtract the batch mean before dividing by
                 the std (the official Coin Game code). The official IPD code only divides by the std;
-                ``False`` reproduces that (see the README on why the default centres in IPD too).
+                ``False`` reproduces that (``docs/results.md``: it made no difference).
             warmup_episodes: first iterations in which only the estimator learns.
             estimator_fit_initialization_episodes, estimator_fit_period: refit the learned estimator
                 after each of the first episodes, then every ``period`` episodes.
@@ -122,9 +122,9 @@ class ReciprocatorConfig(PPOConfig):
                 critic) or ``default`` (RLlib's default PPO model).
             policy_hiddens: hidden sizes of the ``mlp`` policy.
             policy_activation: its activation, ``tanh`` (RLlib's default) or ``relu`` (the official
-                IPD networks; see the README on why the default is tanh).
+                IPD networks; ``docs/results.md`` on why the default is tanh).
             bulk_learner_batch: build PPO's train batch from whole, equal-length episodes with array
-                operations (``bulk_batch.EpisodesToBatchInBulk``: the same batch as RLlib's per-episode
+                operations (``connectors.learner.EpisodesToBatchInBulk``: the same batch as RLlib's per-episode
                 learner pieces, which run instead for other episodes); needs ``normalize_returns``.
                 False keeps RLlib's stock pieces (for comparisons).
         """
