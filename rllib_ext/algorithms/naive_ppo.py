@@ -36,6 +36,15 @@ PRESETS: Dict[str, Dict[str, Dict]] = {
 }
 
 
+def ppo_settings(env: str, preset: str, num_steps: int) -> Dict:
+    """A preset's official PPO numbers as ``.training()`` settings: one batch = one episode of every game,
+    ``num_epochs`` full-batch epochs."""
+    p = PRESETS[env][preset]
+    batch = p["num_games"] * num_steps
+    return dict(train_batch_size_per_learner=batch, minibatch_size=batch, num_epochs=p["num_epochs"], lr=p["lr"],
+                gamma=p["gamma"], clip_param=p["clip_param"], entropy_coeff=p["entropy_coeff"], vf_loss_coeff=0.5)
+
+
 def naive_ppo_config(
     env: str,
     agents: Sequence[str],
@@ -54,7 +63,6 @@ def naive_ppo_config(
     check_agents(agents, agent_ids)
     if env != "ipd" and any(kind in IPD_STRATEGIES for kind in agents):
         raise ValueError(f"{', '.join(IPD_STRATEGIES)} are IPD strategies")
-    batch = p["num_games"] * num_steps
     specs = player_module_specs(agents, mlp_learner_spec(p["hiddens"]))
     return (
         PPOConfig()
@@ -71,19 +79,7 @@ def naive_ppo_config(
             policies_to_train=[aid for aid, kind in zip(agent_ids, agents) if kind == "naive"],
         )
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
-        .training(
-            train_batch_size_per_learner=batch,
-            minibatch_size=batch,
-            num_epochs=p["num_epochs"],
-            lr=p["lr"],
-            gamma=p["gamma"],
-            lambda_=1.0,
-            clip_param=p["clip_param"],
-            entropy_coeff=p["entropy_coeff"],
-            vf_loss_coeff=0.5,
-            vf_clip_param=float("inf"),
-            grad_clip=None,
-        )
+        .training(**ppo_settings(env, preset, num_steps), lambda_=1.0, vf_clip_param=float("inf"), grad_clip=None)
         .debugging(seed=seed)
     )
 

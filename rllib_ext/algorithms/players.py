@@ -4,7 +4,6 @@ Seat ``i`` is agent ``player_i`` and trains (or plays) its own module ``player_i
 (``LEARNER_TYPES``: its algorithm's policy) or a fixed strategy (``rllib_ext.core.fixed_strategies``).
 """
 
-import copy
 from typing import Dict, List, Optional, Sequence
 
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -39,7 +38,7 @@ def player_module_specs(agent_types: Sequence[str], learner_spec: RLModuleSpec) 
     out (the config's ``validate`` names them)."""
     return {
         aid: RLModuleSpec(module_class=FIXED_STRATEGIES[kind], model_config={"seat": seat})
-        if kind in FIXED_STRATEGIES else copy.deepcopy(learner_spec)  # one per seat: RLlib fills specs in place
+        if kind in FIXED_STRATEGIES else learner_spec
         for seat, (aid, kind) in enumerate(zip(agent_ids(len(agent_types)), agent_types))
         if kind in FIXED_STRATEGIES or kind in LEARNER_TYPES
     }

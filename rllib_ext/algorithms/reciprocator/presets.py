@@ -7,6 +7,7 @@ The PPO numbers (games, gamma, lr, epochs, clip, entropy) are the official ones 
 from typing import Dict, Optional, Sequence
 
 from rllib_ext.algorithms.naive_ppo import PRESETS as PPO_PRESETS
+from rllib_ext.algorithms.naive_ppo import ppo_settings
 from rllib_ext.algorithms.reciprocator.reciprocator import ReciprocatorConfig
 
 RECIPROCATOR_PRESETS: Dict[str, Dict[str, Dict]] = {
@@ -41,22 +42,14 @@ def reciprocator_config(
         raise ValueError(f"unknown preset {preset!r} for {env!r}; known presets: paper, small")
     ppo = PPO_PRESETS[env][preset]
     env_config = dict(env_config or {})
-    batch = ppo["num_games"] * env_config.get("num_steps", 32)
+    num_steps = env_config.get("num_steps", 32)
     return (
         ReciprocatorConfig()
         .environment(env, env_config=env_config)
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=ppo["num_games"],
-                     rollout_fragment_length=env_config.get("num_steps", 32))
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=ppo["num_games"], rollout_fragment_length=num_steps)
         .training(
             agent_types=list(agents),
-            train_batch_size_per_learner=batch,
-            minibatch_size=batch,
-            num_epochs=ppo["num_epochs"],
-            lr=ppo["lr"],
-            gamma=ppo["gamma"],
-            clip_param=ppo["clip_param"],
-            entropy_coeff=ppo["entropy_coeff"],
-            vf_loss_coeff=0.5,
+            **ppo_settings(env, preset, num_steps),
             policy_hiddens=ppo["hiddens"],
             **RECIPROCATOR_PRESETS[env][preset],
         )
