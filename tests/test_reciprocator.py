@@ -199,6 +199,27 @@ def test_policy_settings_set_as_attributes_reach_the_players_modules():
     assert config.policies_to_train == ["player_0"]
 
 
+def test_two_data_parallel_learners_train_naive_players_with_the_official_targets(ray_session):
+    """``num_learners=2``: the modules reach the learner connectors wrapped for DDP; the official targets
+    (``NormalizedMonteCarloReturns``) and the bulk batch unwrap them, and DDP keeps both learners equal."""
+    from rllib_ext.algorithms.registry import build_config
+
+    config = build_config("reciprocator", "ipd", ["naive", "naive"], "small",
+                          ["num_envs_per_env_runner=32", "num_learners=2"], 0)
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            learners = algo.train()["learners"]
+        assert all(np.isfinite(learners[aid]["policy_loss"]) and learners[aid]["vf_loss"] > 0 for aid in AGENTS)
+        weights = algo.learner_group.foreach_learner(lambda learner: learner.get_state(components="rl_module"))
+        first, second = (r.get()["rl_module"] for r in weights)
+        for aid in AGENTS:
+            for name, value in first[aid].items():
+                np.testing.assert_array_equal(value, second[aid][name], err_msg=f"{aid} {name}")
+    finally:
+        algo.stop()
+
+
 def test_fixed_strategies_and_checkpoint_round_trip(ray_session, tmp_path):
     config = reciprocator_config("ipd", ["reciprocator", "tit_for_tat"], "small", seed=1)
     config.env_runners(num_envs_per_env_runner=16).training(

@@ -19,7 +19,7 @@ class DropMaskedRows(ConnectorV2):
     def __call__(self, *, rl_module, batch, episodes, **kwargs):
         for module_id, module_batch in batch.items():
             mask = module_batch.get(Columns.LOSS_MASK)
-            if mask is None or rl_module[module_id].is_stateful():
+            if mask is None or rl_module[module_id].unwrapped().is_stateful():
                 continue
             del module_batch[Columns.LOSS_MASK]
             for column, data in module_batch.items():

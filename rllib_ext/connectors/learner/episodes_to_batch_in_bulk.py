@@ -79,7 +79,7 @@ def bulk_layout(rl_module, episodes) -> Optional[Dict[str, List[Any]]]:
             buffers = [sa.observations, sa.actions, sa.rewards, *sa.extra_model_outputs.values()]
             if len(sa) != length or set(sa.extra_model_outputs) != keys or any(buffer_data(b) is None for b in buffers):
                 return None
-        module = rl_module[mid]
+        module = rl_module[mid].unwrapped()
         if module.is_stateful() and length + 1 > module.model_config.get("max_seq_len", 0):
             return None
     return layout
@@ -141,7 +141,7 @@ class EpisodesToBatchInBulk(ConnectorV2):
             return self.stock(rl_module=rl_module, batch=batch, episodes=episodes, explore=explore,
                               shared_data=shared_data, metrics=metrics, **kwargs)
         for mid, sas in layout.items():
-            module = rl_module[mid]
+            module = rl_module[mid].unwrapped()
             batch[mid] = module_batch(module, sas)
             if module.is_stateful():
                 shared_data[f"_zero_padded_for_mid={mid}"] = True

@@ -78,7 +78,7 @@ class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):
         device, results = None, {}
         bulk_lens = (shared_data or {}).get(EPISODE_LENS, {})
         for module_id, module_batch in batch.items():
-            module = rl_module[module_id]
+            module = rl_module[module_id].unwrapped()  # DDP-wrapped with several learners
             if not isinstance(module, ValueFunctionAPI):
                 continue
             with torch.no_grad():
