@@ -18,6 +18,7 @@ from rllib_ext.algorithms.gcrl import GCBC, GCIVL, SAW
 from rllib_ext.algorithms.reciprocator import presets as reciprocator_presets
 from rllib_ext.algorithms.reciprocator.reciprocator import AGENT_TYPES as RECIPROCATOR_AGENT_TYPES
 from rllib_ext.algorithms.reciprocator.reciprocator import Reciprocator
+from rllib_ext.utils.overrides import apply_overrides, env_overrides
 
 GAME, OFFLINE = "game", "offline"
 """Kinds: trained on a game (``--env``, budget in iterations) or offline on an OGBench dataset (``--dataset``,
@@ -106,8 +107,6 @@ def build_config(
 ) -> AlgorithmConfig:
     """A validated config of ``algo`` on ``target`` (a game, or an OGBench dataset with its ``data_file``, default
     ``data/TARGET.npz``), with a preset and ``--set`` overrides; every error here comes before Ray starts."""
-    from rllib_ext.utils.overrides import apply_overrides, env_overrides
-
     entry = get_algorithm(algo)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")

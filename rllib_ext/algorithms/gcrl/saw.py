@@ -19,6 +19,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
+from rllib_ext.algorithms.gcrl.common.dataset import shortest_episode
 from rllib_ext.algorithms.gcrl.common.gcrl import GCRL, GCRLConfig, is_dims, is_int, is_number
 from rllib_ext.algorithms.gcrl.common.goal_sampler import ACTOR_GOALS, MASKS, SUBPOLICY_GOALS, VALUE_GOALS, WAYPOINTS
 from rllib_ext.algorithms.gcrl.common.losses import (
@@ -73,8 +74,6 @@ class SAWConfig(GCRLConfig):
         ]
 
     def method_error(self, dataset):
-        from rllib_ext.algorithms.gcrl.common.dataset import shortest_episode
-
         if self.share_goal_rep and not self.goal_representation:
             return "`share_goal_rep` needs `goal_representation=True`"
         if self.subgoal_steps > shortest_episode(dataset):

@@ -24,9 +24,8 @@ class GCRLTorchLearner(TorchLearner):
         """RLlib's build, the target networks (made after the optimizers, so Adam never sees them), then
         ``torch_compile_learner`` really applied (``compile_forward_train``)."""
         super().build()
-        self.module.foreach_module(
-            lambda mid, module: module.unwrapped().make_target_networks()
-            if isinstance(module.unwrapped(), TargetNetworkAPI) else None
+        self.module.foreach_module(  # passes each module unwrapped (DDP)
+            lambda mid, module: module.make_target_networks() if isinstance(module, TargetNetworkAPI) else None
         )
         compile_forward_train(self)
         if self._device.type == "cpu":
