@@ -273,12 +273,16 @@ def test_one_step_moves_only_the_target_heads_by_ema(walks):
     module = learner.module[DEFAULT_MODULE_ID]
     targets = [n for n, _ in module.named_parameters() if "target" in n]
     assert targets and all(n.startswith("target_value_heads.") for n in targets)  # no target φ_V
+    batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(sampler(walks).sample(64))}, env_steps=64)
+    learner.update(batch=batch)  # the first step leaves the target at its copy of the initial heads
     old_target = [p.clone() for p in module.target_value_heads.parameters()]
-    batch = sampler(walks).sample(64)
-    learner.update(batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(batch)}, env_steps=64))
-    for old, new, online in zip(old_target, module.target_value_heads.parameters(), module.value.heads.parameters()):
-        torch.testing.assert_close(new, 0.005 * online + 0.995 * old)
-        assert not torch.equal(new, old)
+    old_online = [p.clone() for p in module.value.heads.parameters()]
+    learner.update(batch=batch)
+    # The official order (agents/saw.py `update`): the EMA reads the online heads from before the Adam step.
+    for old, new, online_before, online_after in zip(old_target, module.target_value_heads.parameters(), old_online,
+                                                     module.value.heads.parameters()):
+        torch.testing.assert_close(new, 0.005 * online_before + 0.995 * old)
+        assert not torch.equal(new, old) and not torch.equal(online_after, online_before)
 
 
 def test_torch_compile_learner_compiles_and_matches_eager(walks):

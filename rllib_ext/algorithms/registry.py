@@ -14,7 +14,7 @@ from ray.tune.registry import register_trainable
 from envs.games import get_game
 from envs.ogbench.dataset import check_dataset_name
 from rllib_ext.algorithms import naive_ppo
-from rllib_ext.algorithms.gcrl import GCBC, GCIVL, SAW
+from rllib_ext.algorithms.gcrl import CRL, GCBC, GCIQL, GCIVL, HIQL, QRL, SAW
 from rllib_ext.algorithms.reciprocator import presets as reciprocator_presets
 from rllib_ext.algorithms.reciprocator.reciprocator import AGENT_TYPES as RECIPROCATOR_AGENT_TYPES
 from rllib_ext.algorithms.reciprocator.reciprocator import Reciprocator
@@ -65,8 +65,16 @@ ALGORITHMS: Dict[str, AlgorithmEntry] = {
                        "reciprocator", naive_ppo.match_batch_to_games),
         AlgorithmEntry("saw", OFFLINE, "SAW: one flat goal-conditioned policy bootstrapped on subgoal-conditioned "
                        "policies", SAW, SAW.get_default_config),
+        AlgorithmEntry("hiql", OFFLINE, "HIQL: hierarchical implicit Q-learning, latent subgoals as actions", HIQL,
+                       HIQL.get_default_config),
         AlgorithmEntry("gcivl", OFFLINE, "GCIVL: goal-conditioned implicit V-learning with an AWR actor", GCIVL,
                        GCIVL.get_default_config),
+        AlgorithmEntry("gciql", OFFLINE, "GCIQL: goal-conditioned implicit Q-learning with a DDPG+BC actor", GCIQL,
+                       GCIQL.get_default_config),
+        AlgorithmEntry("qrl", OFFLINE, "QRL: quasimetric RL (IQE distance, latent dynamics, DDPG+BC actor)", QRL,
+                       QRL.get_default_config),
+        AlgorithmEntry("crl", OFFLINE, "CRL: contrastive RL (binary NCE critic, DDPG+BC actor)", CRL,
+                       CRL.get_default_config),
         AlgorithmEntry("gcbc", OFFLINE, "GCBC: goal-conditioned behaviour cloning", GCBC, GCBC.get_default_config),
     )
 }

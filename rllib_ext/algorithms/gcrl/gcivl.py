@@ -17,6 +17,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from rllib_ext.algorithms.gcrl.common.gcrl import GCRL, GCRLConfig, is_dims, is_number
+from rllib_ext.algorithms.gcrl.common.presets import STITCHING
 from rllib_ext.algorithms.gcrl.common.goal_sampler import ACTOR_GOALS, MASKS, VALUE_GOALS
 from rllib_ext.algorithms.gcrl.common.losses import (
     exp_advantage_weights,
@@ -31,6 +32,8 @@ from rllib_ext.algorithms.gcrl.common.torch_rl_module import GCRLTorchRLModule
 
 class GCIVLConfig(GCRLConfig):
     """GCIVL's settings: the family's (``GCRLConfig``) plus these; defaults are OGBench's."""
+
+    PRESETS = dict(STITCHING)  # hyperparameters.sh: alpha 10 (the default) everywhere; random actor goals
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or GCIVL)

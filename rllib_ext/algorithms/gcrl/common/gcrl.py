@@ -76,7 +76,7 @@ class GCRLConfig(AlgorithmConfig):
     """
 
     PRESETS: Dict[str, Dict[str, Any]] = {}
-    """The method's per-dataset deltas, by dataset-name prefix (``"cube"``, ``"cube-single"``)."""
+    """The method's per-dataset deltas, by dataset pattern (``"cube"``, ``"cube-single"``, ``"stitch"``; ``presets.py``)."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class)
@@ -90,6 +90,9 @@ class GCRLConfig(AlgorithmConfig):
         self.value_p_curgoal = 0.2  # value goal = the current state
         self.value_p_trajgoal = 0.5  # value goal = a future state of the same trajectory
         self.value_p_randomgoal = 0.3  # value goal = a random dataset state
+        self.actor_p_curgoal = 0.0  # actor goal = the current state
+        self.actor_p_trajgoal = 1.0  # actor goal = a uniformly drawn future state of the same trajectory
+        self.actor_p_randomgoal = 0.0  # actor goal = a random dataset state (stitch and explore datasets)
         self.subgoal_steps = 25  # k: the sampler's waypoint horizon (read by the hierarchical methods)
         self.actor_hidden_dims = (512, 512, 512)  # the flat goal-conditioned actor's MLP
         self.encoder = None  # optional factory input_shape -> nn.Module applied before the MLPs (pixels)
@@ -153,7 +156,9 @@ class GCRLConfig(AlgorithmConfig):
 
     def _invalid_setting(self) -> Optional[str]:
         """The first invalid setting, described by its key, or None."""
-        probs = {k: getattr(self, k) for k in ("value_p_curgoal", "value_p_trajgoal", "value_p_randomgoal")}
+        mixtures = [{f"{who}_p_{kind}goal": getattr(self, f"{who}_p_{kind}goal") for kind in ("cur", "traj", "random")}
+                    for who in ("value", "actor")]
+        probs = {**mixtures[0], **mixtures[1]}
         checks: List[Check] = [
             ("num_steps_per_iteration", is_int(self.num_steps_per_iteration, 1), ">= 1 (an integer)"),
             ("train_batch_size_per_learner", is_int(self.train_batch_size_per_learner, 1), ">= 1 (an integer)"),
@@ -169,8 +174,9 @@ class GCRLConfig(AlgorithmConfig):
         for key, ok, requirement in checks:
             if not ok:
                 return f"`{key}` must be {requirement}, got {getattr(self, key)!r}"
-        if abs(sum(probs.values()) - 1) > 1e-6:
-            return f"`value_p_curgoal` + `value_p_trajgoal` + `value_p_randomgoal` must be 1, got {probs}"
+        for mixture in mixtures:
+            if abs(sum(mixture.values()) - 1) > 1e-6:
+                return f"{' + '.join(f'`{k}`' for k in mixture)} must be 1, got {mixture}"
         if self.evaluation_interval and self.evaluation_duration_unit != "episodes":
             return "`evaluation_duration_unit` must be 'episodes' (episodes per evaluation task)"
         if self.evaluation_interval and not is_int(self.evaluation_duration, 1):

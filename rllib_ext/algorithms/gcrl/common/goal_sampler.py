@@ -51,8 +51,11 @@ class GoalSampler:
     the same trajectory ``min(i + Geom(1 − γ), T_end)`` with prob
     ``value_p_trajgoal / (1 − value_p_curgoal)``, else a uniformly random valid row.
     Reward and mask come from index equality: ``r = [g_v == i] − 1``, ``m = 1 − [g_v == i]``.
-    Actor goals: ``t_g = round(min(i+1, T_end)·u + T_end·(1−u))``, ``u ~ U[0, 1)``.
-    Subpolicy goal ``min(i+k, T_end)``; waypoint ``min(i+k, t_g)``.
+    Actor goals: a future state of the same trajectory ``t_g = round(min(i+1, T_end)·u + T_end·(1−u))``,
+    ``u ~ U[0, 1)``; with prob ``actor_p_randomgoal`` a uniformly random valid row instead, and with prob
+    ``actor_p_curgoal`` the current state (OGBench ``GCDataset.sample_goals`` with uniform future goals).
+    Subpolicy goal ``min(i+k, T_end)``; waypoint ``min(i+k, t_g)``, or ``min(i+k, T_end)`` for a random actor
+    goal (OGBench ``HGCDataset``, which has no current-state actor goals: there ``min(i+k, i) = i``).
     """
 
     def __init__(
@@ -66,10 +69,14 @@ class GoalSampler:
         value_p_curgoal: float,
         value_p_trajgoal: float,
         value_p_randomgoal: float,
+        actor_p_curgoal: float = 0.0,
+        actor_p_trajgoal: float = 1.0,
+        actor_p_randomgoal: float = 0.0,
         seed: Optional[int] = None,
     ):
         assert len(observations) == len(actions) == len(terminals)
         assert np.isclose(value_p_curgoal + value_p_trajgoal + value_p_randomgoal, 1.0)
+        assert np.isclose(actor_p_curgoal + actor_p_trajgoal + actor_p_randomgoal, 1.0)
         self.observations = observations
         self.actions = actions
         if not terminals[-1]:
@@ -84,6 +91,8 @@ class GoalSampler:
         self.subgoal_steps = subgoal_steps
         self.p_curgoal = value_p_curgoal
         self.p_traj_given_not_cur = value_p_trajgoal / (1.0 - value_p_curgoal) if value_p_curgoal < 1 else 1.0
+        self.actor_p_curgoal = actor_p_curgoal
+        self.actor_p_traj_given_not_cur = actor_p_trajgoal / (1.0 - actor_p_curgoal) if actor_p_curgoal < 1 else 1.0
         self.rng = np.random.default_rng(seed)
 
     @classmethod
@@ -98,6 +107,9 @@ class GoalSampler:
             value_p_curgoal=config.value_p_curgoal,
             value_p_trajgoal=config.value_p_trajgoal,
             value_p_randomgoal=config.value_p_randomgoal,
+            actor_p_curgoal=config.actor_p_curgoal,
+            actor_p_trajgoal=config.actor_p_trajgoal,
+            actor_p_randomgoal=config.actor_p_randomgoal,
             seed=config.seed,
         )
 
@@ -117,13 +129,22 @@ class GoalSampler:
 
         u = rng.random(batch_size)
         actor_goal = np.round(np.minimum(i + 1, t_end) * u + t_end * (1.0 - u)).astype(np.int64)
+        waypoint = np.minimum(i + k, actor_goal)
+        if self.actor_p_traj_given_not_cur < 1:  # random actor goals (drawn only when used: same stream otherwise)
+            random_actor = rng.random(batch_size) >= self.actor_p_traj_given_not_cur
+            actor_goal = np.where(random_actor, self.valid_rows[rng.integers(len(self.valid_rows), size=batch_size)],
+                                  actor_goal)
+            waypoint = np.where(random_actor, np.minimum(i + k, t_end), waypoint)
+        if self.actor_p_curgoal > 0:
+            current = rng.random(batch_size) < self.actor_p_curgoal
+            actor_goal, waypoint = np.where(current, i, actor_goal), np.where(current, i, waypoint)
         return GoalIndices(
             rows=i,
             trajectory_ends=t_end,
             value_goals=value_goal,
             subpolicy_goals=np.minimum(i + k, t_end),
             actor_goals=actor_goal,
-            waypoints=np.minimum(i + k, actor_goal),
+            waypoints=waypoint,
         )
 
     def sample(self, batch_size: int) -> Dict[str, np.ndarray]:

@@ -53,3 +53,20 @@ def weighted_log_likelihood_loss(
 ) -> torch.Tensor:
     """AWR loss ``−mean[w · log π(a|·)]`` (SAW paper eq. 4; the official ``actor_loss``)."""
     return -(weights.detach() * unit_gaussian_log_prob(actions, means)).mean()
+
+
+def expectile_loss(residuals: torch.Tensor, expectile: float) -> torch.Tensor:
+    """Plain IQL expectile regression ``mean(|τ − 1(u < 0)| u²)`` of residuals ``u`` (GCIQL's value loss)."""
+    weight = torch.where(residuals >= 0, expectile, 1.0 - expectile)
+    return (weight * residuals**2).mean()
+
+
+def ddpg_bc_actor_loss(q: torch.Tensor, means: torch.Tensor, actions: torch.Tensor, alpha: float):
+    """DDPG+BC (official ``gciql.py``, ``qrl.py``, ``crl.py`` ``actor_loss``): ``(q_loss, bc_loss)``.
+
+    ``q_loss = −mean(q) / sg(mean|q| + 1e-6)`` with ``q`` the frozen critic at the actor's clipped mean
+    action (the gradient reaches the actor through the action), ``bc_loss = −α mean(log N(a; μ, I))``.
+    """
+    q_loss = -q.mean() / (q.abs().mean().detach() + 1e-6)
+    bc_loss = -(alpha * unit_gaussian_log_prob(actions, means)).mean()
+    return q_loss, bc_loss

@@ -222,20 +222,37 @@ class GoalConditionedActor(nn.Module):
 
 
 class GoalConditionedValue(nn.Module):
-    """Two value heads on shared input features; ``forward`` returns ``[2, B]``."""
+    """``num_heads`` value heads on shared input features (the official ``GCValue``); ``forward`` returns ``[num_heads, B]``.
 
-    def __init__(self, inputs: GoalConditionedInput, hidden_dims: Sequence[int], *, layer_norm: bool):
+    With ``action_dim > 0`` it is a critic ``Q(s, g, a)``: the heads see ``[features(s, g); a]``.
+    """
+
+    def __init__(self, inputs: GoalConditionedInput, hidden_dims: Sequence[int], *, layer_norm: bool,
+                 num_heads: int = 2, action_dim: int = 0):
         super().__init__()
         self.inputs = inputs
-        self.heads = EnsembleMLP(2, inputs.out_dim, hidden_dims, 1, layer_norm=layer_norm)
+        self.heads = EnsembleMLP(num_heads, inputs.out_dim + action_dim, hidden_dims, 1, layer_norm=layer_norm)
 
-    def forward(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
-        return self.heads(self.inputs(observations, goals)).squeeze(-1)
+    def forward(self, observations: torch.Tensor, goals: torch.Tensor, actions: Optional[torch.Tensor] = None):
+        features = self.inputs(observations, goals)
+        if actions is not None:
+            features = torch.cat([features, actions], dim=-1)
+        return self.heads(features).squeeze(-1)
 
     def mean_values(self, pairs: List[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[torch.Tensor, ...]:
         """``(V_1 + V_2) / 2`` at several (observation, goal) pairs, in one batched pass."""
         observations, goals = zip(*pairs)
         return self(torch.cat(observations), torch.cat(goals)).mean(dim=0).chunk(len(pairs))
+
+
+def call_frozen(module: nn.Module, *args: torch.Tensor) -> torch.Tensor:
+    """``module(*args)`` with its parameters detached: gradients reach the inputs only.
+
+    The official code's call of a network without ``params=grad_params`` (e.g. the critic in DDPG+BC, which
+    passes the actor's gradient through the action and leaves the critic alone).
+    """
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return torch.func.functional_call(module, params, args)
 
 
 @torch.no_grad()

@@ -16,8 +16,9 @@ from rllib_ext.utils.torch_compile import compile_forward_train
 
 class GCRLTorchLearner(TorchLearner):
     """A method's learner adds ``compute_loss_for_module``: the official joint objective, all terms summed and
-    minimised together by one Adam step over every trainable parameter, then the target networks move by EMA
-    (rate ``tau``) after every gradient step."""
+    minimised together by one Adam step over every trainable parameter; at every gradient step the target
+    networks move by EMA (rate ``tau``) towards the online parameters from *before* that step, as the official
+    ``target_update`` does (it reads ``self.network.params``, the pre-update state; e.g. ``agents/hiql.py``)."""
 
     @override(TorchLearner)
     def build(self) -> None:
@@ -44,12 +45,12 @@ class GCRLTorchLearner(TorchLearner):
 
     @override(TorchLearner)
     def apply_gradients(self, gradients_dict: ParamDict) -> None:
-        """RLlib's optimizer step, then the EMA of the target networks."""
-        super().apply_gradients(gradients_dict)
+        """The EMA of the target networks from the pre-step online parameters, then RLlib's optimizer step."""
         for module_id in self.module.keys():
             config = self.config.get_config_for_module(module_id)
             for online, target in self.module[module_id].unwrapped().get_target_network_pairs():
                 soft_update_(target, online, config.tau)
+        super().apply_gradients(gradients_dict)
 
     def log_and_sum(self, module_id: ModuleID, losses: Dict[str, TensorType], stats: Dict[str, TensorType]) -> TensorType:
         """Log every loss term and statistic under ``module_id``; return the summed objective."""

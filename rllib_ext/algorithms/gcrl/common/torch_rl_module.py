@@ -10,12 +10,13 @@ Gaussian (fixed unit std; deterministic evaluation takes the mean). Each method'
 returns what its loss needs; quantities used only as weights (advantages, target values) are computed
 without gradient.
 
-A method builds ``self.actor`` (a ``GoalConditionedActor``) in ``setup`` and, if it learns a value,
-``self.value`` (a ``GoalConditionedValue``): its two heads then get EMA target heads (the goal
-representation is shared by online and target values, as in the official code).
+A method builds ``self.actor`` (a module ``(s, g) -> mu``) in ``setup`` and the networks its loss needs.
+``TARGET_NETWORKS`` names the submodules that get an EMA target copy ``target_<name>`` (dots become
+underscores): by default the heads of ``self.value`` if the method has one (the goal representation is shared
+by online and target values, as in the official HIQL/SAW/GCIVL code).
 """
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 from ray.rllib.core.columns import Columns
@@ -32,6 +33,9 @@ TARGET_VALUES = "target_values"
 
 class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
     """Acts with ``self.actor``; every other network is for training only."""
+
+    TARGET_NETWORKS: Tuple[str, ...] = ("value.heads",)
+    """Submodules with an EMA target copy (those the module lacks are skipped)."""
 
     @property
     def observation_shape(self) -> Tuple[int, ...]:
@@ -62,14 +66,25 @@ class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
             target_next, target_values = target.chunk(2, dim=-1)
         return values, target_values, target_next
 
+    def _target_names(self) -> List[Tuple[str, str]]:
+        """``(online submodule path, target attribute)`` of every target network this module has."""
+        names = []
+        for path in self.TARGET_NETWORKS:
+            try:
+                self.get_submodule(path)
+            except AttributeError:
+                continue
+            names.append((path, "target_" + path.replace(".", "_")))
+        return names
+
     @override(TargetNetworkAPI)
     def make_target_networks(self) -> None:
-        if hasattr(self, "value"):
-            self.target_value_heads = make_target_network(self.value.heads)
+        for path, target in self._target_names():
+            setattr(self, target, make_target_network(self.get_submodule(path)))
 
     @override(TargetNetworkAPI)
     def get_target_network_pairs(self):
-        return [(self.value.heads, self.target_value_heads)] if hasattr(self, "value") else []
+        return [(self.get_submodule(path), getattr(self, target)) for path, target in self._target_names()]
 
     @override(TargetNetworkAPI)
     def forward_target(self, batch: Dict[str, Any]) -> Dict[str, Any]:
