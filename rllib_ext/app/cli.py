@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from rllib_ext.algorithms.registry import ALGORITHMS, GAME, OFFLINE, PRESETS, get_algorithm
+from rllib_ext.app.run_folder import CHECKPOINT_EVERY, CHECKPOINT_MINUTES
 
 EPILOG = """examples:
   rllib-ext train ppo --env ipd --preset small --iterations 40
@@ -49,16 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
                        "20,000 for small)")
     train.add_argument("--iterations", type=int, help="training iterations (default: the preset's)")
     train.add_argument("--out", help="run folder; must be new or empty (default runs/ALGO-ENV-TIME)")
-    train.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
-                       help="also checkpoint every N iterations (default 100; the final one is always kept)")
+    train.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY, metavar="N",
+                       help=f"checkpoint every N iterations (default {CHECKPOINT_EVERY}; 0 = off)")
+    train.add_argument("--checkpoint-minutes", type=float, default=CHECKPOINT_MINUTES, metavar="M",
+                       help=f"also checkpoint once M minutes have passed since the last checkpoint (default "
+                       f"{CHECKPOINT_MINUTES:g}; 0 = off). A killed run loses at most the work since its last "
+                       "checkpoint; the final one is always saved, the newest 3 periodic ones are kept")
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
 
     rs = sub.add_parser(
         "resume",
         help="continue a stopped or finished training run",
         description="Continue the run folder RUN from its newest checkpoint (checkpoints/final, else the last "
-        "iter_N), appending to its progress.csv, up to --iterations in all. Training stops cleanly on Ctrl-C "
-        "or SIGTERM (checkpoint and result.json after the current iteration), so this picks up any such run.",
+        "iter_N; one that is damaged or incomplete is reported and the next older one used), appending to its "
+        "progress.csv, up to --iterations in all. Training stops cleanly on Ctrl-C or SIGTERM (checkpoint and "
+        "result.json after the current iteration); a run that was killed resumes from its last periodic checkpoint.",
     )
     rs.add_argument("run", metavar="RUN", help="a run folder written by `rllib-ext train`")
     rs.add_argument("--iterations", type=int, help="iterations in all (default: the run's planned count; "
@@ -126,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval",
         help="evaluate a checkpoint",
-        description="Restore a checkpoint, play episodes with the trained policies and write result.json.",
+        description="Restore a checkpoint, play episodes with the trained policies and write result.json. A "
+        "checkpoint of a run folder that is damaged is reported and the next older one of that run evaluated.",
     )
     ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint folder (run/checkpoints/final)")
     ev.add_argument("--episodes", type=int, default=256, help="games: episodes per env runner; offline "
@@ -177,6 +184,9 @@ def cmd_train(args) -> int:
         budget = entry.default_budget(target, args.preset)
     if budget < 1:
         raise ValueError(f"--{unit} must be >= 1, got {budget}")
+    if args.checkpoint_every < 0 or args.checkpoint_minutes < 0:
+        raise ValueError("--checkpoint-every and --checkpoint-minutes must be >= 0 (0 turns that trigger off), got "
+                         f"{args.checkpoint_every} and {args.checkpoint_minutes:g}")
     iterations = -(-budget // config.num_steps_per_iteration) if offline else budget
     if offline:
         config.evaluation(evaluation_interval=max(1, iterations // 10))
@@ -184,7 +194,8 @@ def cmd_train(args) -> int:
     RunFolder(out)  # refuses a non-empty folder before Ray starts
     players = "" if offline else f"{args.agents or 'learners'}, "
     result = train(config, iterations, out, args.checkpoint_every, address=args.address,
-                   title=f"{args.algo} on {target} ({players}{args.preset} preset)")
+                   title=f"{args.algo} on {target} ({players}{args.preset} preset)",
+                   checkpoint_minutes=args.checkpoint_minutes)
     if offline:
         print(success_table(result))
     else:
