@@ -32,6 +32,9 @@ EXCLUDES = [".git", ".venv", "venv", "runs", "data", "*.npz", "__pycache__", ".p
 MAX_WORKING_DIR_BYTES = 100 * 2**20
 """Ray's limit on an uploaded working_dir."""
 FAILED_LOG_LINES = 20
+HTTP_TIMEOUT_S = 20.0
+"""Seconds each request to the dashboard may wait to connect, and then for each part of the answer (uploads
+and log streams are not cut short while data flows)."""
 
 
 def project_requirements(root: Path = PROJECT_ROOT) -> List[str]:
@@ -90,9 +93,33 @@ def job_client(address: Optional[str] = None):
         address = f"http://{address}"
     check_reachable(address, default_port=8265)
     _use_token_if_present()
+    try:
+        return _client_class()(address)
+    except ConnectionError:
+        raise
+    except Exception as e:  # what a server that is not a Ray dashboard answers: 404s, HTML, other JSON
+        detail = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        raise ConnectionError(f"{address} answers, but not as a Ray dashboard ({detail}); give the cluster's "
+                              "dashboard address, http://HEAD:8265") from None
+
+
+def _client_class():
+    """``JobSubmissionClient`` whose every HTTP request times out after ``HTTP_TIMEOUT_S`` (Ray's requests have
+    no timeout: a server that accepts the connection and never answers would hang ``submit`` for ever)."""
+    import requests
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(address)
+    class TimedJobSubmissionClient(JobSubmissionClient):
+        def _do_request(self, method, endpoint, **kwargs):
+            kwargs.setdefault("timeout", HTTP_TIMEOUT_S)
+            try:
+                return super()._do_request(method, endpoint, **kwargs)
+            except requests.exceptions.Timeout:
+                raise ConnectionError(f"{self._address} accepted the connection but sent no answer to {method} "
+                                      f"{endpoint} within {HTTP_TIMEOUT_S:g} s; is it the cluster's dashboard "
+                                      "(http://HEAD:8265), and is the cluster healthy?") from None
+
+    return TimedJobSubmissionClient
 
 
 def submit_command(

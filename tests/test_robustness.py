@@ -86,3 +86,102 @@ def test_killed_game_run_resumes_and_damaged_checkpoints_fall_back(tmp_path, ray
     rows = rows_of(out)
     assert [int(r["training_iteration"]) for r in rows] == list(range(1, 11))
     assert [float(r["env_steps"]) for r in rows] == [32 * 32 * i for i in range(1, 11)]
+
+
+def test_lost_env_runner_costs_no_iteration(tmp_path, ray_session, capsys):
+    """The only env runner's process is SIGKILLed after iteration 2; RLlib restarts it (here after 1 s) and the
+    iterations that sampled nothing meanwhile are run again: 5 real iterations, no NaN row."""
+    from rllib_ext.algorithms.registry import build_config
+    from rllib_ext.app.training import train
+
+    config = build_config("ppo", "ipd", ["naive", "naive"], "small", [
+        "num_envs_per_env_runner=32", "num_env_runners=1", "delay_between_env_runner_restarts_s=1.0"], 0)
+    killed = []
+
+    def kill_the_env_runner(algorithm, result, **kwargs):
+        if result["training_iteration"] == 2 and not killed:
+            (pid,) = algorithm.env_runner_group.foreach_env_runner(lambda r: os.getpid(), local_env_runner=False)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    config.callbacks(on_train_result=kill_the_env_runner)
+    out = tmp_path / "run"
+    result = train(config, 5, out, checkpoint_every=0, checkpoint_minutes=0)
+    assert killed and result["training_iteration"] == 5
+    assert "iteration 3 sampled nothing (an env runner was lost" in capsys.readouterr().out
+    rows = rows_of(out)
+    assert [int(r["training_iteration"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert [float(r["env_steps"]) for r in rows] == [32 * 32 * i for i in range(1, 6)]
+    assert all(v != "" and math.isfinite(float(v)) for r in rows for v in r.values())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "ppo", "--env", "ipd", "--out", "{file}/run"], "is under {file}, which is a file; give a folder"),
+    (["train", "ppo", "--env", "ipd", "--out", "{file}"], "--out {file} is a file; give a folder"),
+    (["eval", "{checkpoint}", "--out", "{file}"], "--out {file} is a file; give a folder"),
+    (["train", "ppo", "--env", "ipd", "--set", "lr=1e308"], "bad value for 'lr': 1e+308 is not a finite float32"),
+    (["train", "ppo", "--env", "ipd", "--checkpoint-every", "-1"], "--checkpoint-every and --checkpoint-minutes "
+     "must be >= 0 (0 turns that trigger off), got -1 and 10"),
+    (["train", "ppo", "--env", "ipd", "--checkpoint-minutes", "-5"], "got 10 and -5"),
+    (["tune", "ppo", "--env", "ipd", "--metric", "env_runners/game/player_1/cooperation"],
+     "--metric 'env_runners/game/player_1/cooperation' is not a result PPO reports here; for example: "
+     "env_runners/episode_return_mean, env_runners/game/player_0/cooperation_rate"),
+    (["tune", "gcbc", "--dataset", "pointmaze-medium-navigate-v0", "--data", "{dataset}", "--metric", "success"],
+     "--metric 'success' is not a result GCBC reports here; for example: evaluation/success"),
+    (["train", "gcbc", "--dataset", "pointmaze-medium-navigate-v0", "--data", "{file}"],
+     "{file} is not a readable .npz archive: it is not a zip of named arrays"),
+])
+def test_user_mistakes_get_one_line_before_ray_starts(argv, message, tmp_path, no_ray_start, capsys):
+    from saw_data import write_dataset
+
+    names = {"file": tmp_path / "notes.txt", "checkpoint": tmp_path / "checkpoint",
+             "dataset": tmp_path / "pointmaze-medium-navigate-v0.npz"}
+    names["file"].write_text("a text file\n")
+    names["checkpoint"].mkdir()
+    (names["checkpoint"] / "rllib_checkpoint.json").write_text("{}")
+    write_dataset(names["dataset"], [60, 41])
+    fill = lambda text: text.format(**names)
+    assert main([fill(a) for a in argv]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after RLlib's own warnings, if any
+    assert last.startswith(f"rllib-ext {argv[0]}: error: ") and fill(message) in last, last
+
+
+def test_submit_to_a_silent_or_foreign_server_is_a_clear_error(monkeypatch, no_ray_start, capsys):
+    """A socket that accepts connections and never answers: an error after HTTP_TIMEOUT_S (2 s here, 20 s by
+    default); an HTTP server that is not a Ray dashboard: an error at once."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    import cluster.jobs
+
+    monkeypatch.setattr(cluster.jobs, "HTTP_TIMEOUT_S", 2.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts; nobody reads or answers
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>a web page</html>")
+
+        def log_message(self, *args):
+            pass
+
+    web = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        start = time.perf_counter()
+        silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        assert main(["submit", "--address", silent_url, "status", "raysubmit_1"]) == 2
+        assert time.perf_counter() - start < 10
+        assert (f"rllib-ext submit: error: {silent_url} accepted the connection but sent no answer to GET "
+                "/api/version within 2 s") in capsys.readouterr().err
+        web_url = f"http://127.0.0.1:{web.server_address[1]}"
+        assert main(["submit", "--address", web_url, "--", "train", "ppo", "--env", "ipd"]) == 2
+        assert f"rllib-ext submit: error: {web_url} answers, but not as a Ray dashboard" in capsys.readouterr().err
+    finally:
+        web.shutdown()
+        silent.close()

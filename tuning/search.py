@@ -15,21 +15,30 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import pyarrow.fs
+import ray.rllib.utils.metrics as rllib_metrics
 from optuna.samplers import TPESampler
 from ray import tune
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EPISODE_RETURN_MEAN, LEARNER_RESULTS
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.sample import Categorical, Domain, Float, Integer
 
+from envs.games import GAMES, game_kwargs, get_game
+from rllib_ext.utils.metrics import GAME_METRICS
 from rllib_ext.utils.overrides import get_setting, set_setting, split_setting
 from rllib_ext.utils.plotting import pyplot
 
 MODES = ("max", "min")
+RLLIB_KEYS = {v for k, v in vars(rllib_metrics).items() if k.isupper() and isinstance(v, str)}
+"""Every result key RLlib names in ``ray.rllib.utils.metrics``."""
+TUNE_KEYS = {"training_iteration", "time_total_s", "time_this_iter_s", "timesteps_total"}
 
 
 @dataclass
@@ -54,10 +63,13 @@ def check_search(
     mode: str = "max",
     num_samples: int = 1,
     iterations: int = 1,
+    metric: Optional[str] = None,
 ) -> None:
     """Refuse an empty space, unknown keys, values the algorithm's ``validate()`` rejects
-    (each domain's bounds or categories are tried), warm-start points outside the space and
-    budgets below one trial of one iteration."""
+    (each domain's bounds or categories are tried), warm-start points outside the space,
+    budgets below one trial of one iteration and a ``metric`` the algorithm does not report."""
+    if metric is not None:
+        check_metric(config, metric)
     if num_samples < 1 or iterations < 1:
         raise ValueError(f"samples and iterations must be >= 1, got {num_samples} and {iterations}")
     if not space:
@@ -76,6 +88,36 @@ def check_search(
             raise ValueError(f"warm-start point {point} has keys outside the search space: {unknown}")
         for key, value in point.items():
             _check_value(config, key, value, "warm-start point key")
+
+
+def check_metric(config: AlgorithmConfig, metric: str) -> None:
+    """Refuse a ``metric`` the config's algorithm never reports (Tune would fail on the first result): on a game,
+    ``env_runners/game/<agent>/<name>`` must name a metric of the game and ``env_runners/<key>`` an RLlib
+    env-runner key; offline, ``evaluation/`` keys are ``success`` and ``task_<i>/success``; ``learners/...``
+    (per module) is left to the algorithm."""
+    head, _, rest = metric.partition("/")
+    game = config.env if isinstance(config.env, str) and config.env in GAMES else None
+    if game:
+        examples = [f"{ENV_RUNNER_RESULTS}/{EPISODE_RETURN_MEAN}",
+                    *(f"{ENV_RUNNER_RESULTS}/{GAME_METRICS}/{k}" for k in game_metric_keys(game, config.env_config))]
+        known = head == ENV_RUNNER_RESULTS and (
+            metric in examples or rest.partition("/")[0] in RLLIB_KEYS - {GAME_METRICS})
+    else:
+        examples = ["evaluation/success", "evaluation/task_1/success"]
+        known = head == "evaluation" and re.fullmatch(r"success|task_[1-5]/success", rest)
+    if not (known or head == LEARNER_RESULTS or (not rest and metric in RLLIB_KEYS | TUNE_KEYS)):
+        raise ValueError(f"--metric {metric!r} is not a result {config.algo_class.__name__} reports here; "
+                         f"for example: {', '.join(examples)}")
+
+
+def game_metric_keys(game: str, env_config: Dict[str, Any]) -> List[str]:
+    """``<agent>/<name>`` of every metric the game logs under ``env_runners/game`` (its metrics function run
+    on one empty step)."""
+    spec = get_game(game)
+    n = len(spec.reference(**game_kwargs(game, env_config)).possible_agents)
+    zeros = np.zeros((1, 1, n))
+    return [f"{agent}/{name}" for agent, values in spec.metrics(zeros, zeros, {"pickups": np.zeros((1, 1, n, n))}).items()
+            for name in values]
 
 
 def preset_point(config: AlgorithmConfig, space: Dict[str, Any]) -> Dict[str, Any]:
@@ -110,7 +152,7 @@ def run_search(
 ) -> SearchReport:
     """Search ``space`` around ``config``; every trial trains ``iterations`` iterations unless ASHA
     stops it. Returns the report also written to the experiment folder."""
-    check_search(config, space, points_to_evaluate, mode, num_samples, iterations)
+    check_search(config, space, points_to_evaluate, mode, num_samples, iterations, metric)
     path = search_path(storage_path, name, resume)
     storage_path = path.rsplit("/", 1)[0]
     # Re-given on resume too: Tune stores the classes in the config (modules, env runners) as object

@@ -128,6 +128,10 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
     if not os.path.isfile(path):
         problem = "is a directory" if os.path.isdir(path) else "does not exist"
         raise ValueError(f"dataset file {path} {problem}")
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY" and not zipfile.is_zipfile(f):
+            raise ValueError(f"dataset file {path} is not a readable .npz archive: it is not a zip of named arrays "
+                             "(OGBench's format)")
     try:
         file = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:

@@ -167,7 +167,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError, ConnectionError) as e:
-        print(f"rllib-ext {args.command}: error: {e}", file=sys.stderr)
+        # One line: RLlib's validate() adds a second one on how to switch its checks off.
+        print(f"rllib-ext {args.command}: error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
         return 2
 
 
@@ -284,8 +285,9 @@ def _search_setup(args):
     space, points = load_space(args.space) if args.space else (default_space(args.algo), [])
     if not points and not args.no_warm_start:
         points = [p for p in [preset_point(config, space)] if p]
-    check_search(config, space, points, args.mode, args.samples, args.iterations)
-    return config, space, points, args.metric or metric, label
+    metric = args.metric or metric
+    check_search(config, space, points, args.mode, args.samples, args.iterations, metric)
+    return config, space, points, metric, label
 
 
 def cmd_tune(args) -> int:

@@ -115,7 +115,7 @@ def _train_loop(algo: Algorithm, run: RunFolder, iterations: int, checkpoint_eve
         while True:
             start = time.perf_counter()
             result = algo.train()
-            if not offline and not result.get(ENV_RUNNER_RESULTS, {}).get(NUM_ENV_STEPS_SAMPLED):
+            if not offline and not result.get(ENV_RUNNER_RESULTS, {}).get(NUM_ENV_STEPS_SAMPLED, 0) > 0:  # or NaN
                 algo._iteration -= 1  # Trainable's counter, which checkpoints and `training_iteration` carry
                 idle_since = _wait_for_env_runners(algo, idle_since)
                 if not stop.requested:

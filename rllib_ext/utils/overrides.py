@@ -141,7 +141,14 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
     return value
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32: torch computes in float32, where a larger setting (``lr=1e308``) becomes inf."""
+
+
 def _check_range(key: str, value: Any) -> None:
+    if isinstance(value, float) and not abs(value) <= FLOAT32_MAX:  # NaN too
+        raise ValueError(f"bad value for {key!r}: {value!r} is not a finite float32 (torch's float, whose largest "
+                         f"value is {FLOAT32_MAX:.3g})")
     if key not in RANGES or not isinstance(value, (int, float)):
         return
     low, high, low_inclusive = RANGES[key]
