@@ -1,0 +1,316 @@
+"""Loss-for-loss and step-for-step parity of every offline method with the official JAX agents.
+
+For each method (SAW, HIQL, GCIVL, GCIQL, QRL, CRL, GCBC) the official agent of johnlyzhou/saw's ``impls/``
+(a fork of OGBench's, identical for the baselines) is created in a separate Python that has JAX; its
+parameters, with the target networks moved off their copies of the online ones (so that the order of the
+target update shows), are written to a file with one relabelled batch drawn by this library's
+``GoalSampler``. Here the same weights are loaded into this library's RLModule, and both compute every loss
+term on that batch and take one update (Adam step and target EMA). Printed per method: each loss term side by
+side with the relative difference, then per network the relative difference of the parameter change
+``|Δθ_ours − Δθ_official| / |Δθ_official|`` (norms over the network's parameters).
+
+Not part of the tests (it needs the JAX environment)::
+
+    python -m venv /tmp/jax && /tmp/jax/bin/pip install "jax[cpu]" flax optax distrax ml_collections
+    python bench/official_parity.py --impls /path/to/saw/impls --official-python /tmp/jax/bin/python
+    python bench/official_parity.py ... --methods hiql qrl --obs-dim 29 --act-dim 8 --json parity.json
+
+The defaults are the official networks and batch (512x3 MLPs, batch 1024) on pointmaze dimensions.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+METHODS = ("saw", "hiql", "gcivl", "gciql", "qrl", "crl", "gcbc")
+LOSS_TOLERANCE = 1e-5
+STEP_TOLERANCE = 1e-4
+
+OFFICIAL_LOSSES = {
+    # our logged loss term -> the official info key(s) it equals (summed)
+    "saw": {"value_loss": ["value/value_loss"], "subpolicy_loss": ["low_actor/actor_loss"],
+            "actor_loss": ["actor/awr_loss"], "bootstrap_loss": ["waypoint/waypoint_loss"]},
+    "hiql": {"value_loss": ["value/value_loss"], "low_actor_loss": ["low_actor/actor_loss"],
+             "high_actor_loss": ["high_actor/actor_loss"]},
+    "gcivl": {"value_loss": ["value/value_loss"], "actor_loss": ["actor/actor_loss"]},
+    "gciql": {"value_loss": ["value/value_loss"], "critic_loss": ["critic/critic_loss"],
+              "actor_q_loss": ["actor/q_loss"], "actor_bc_loss": ["actor/bc_loss"]},
+    "qrl": {"value_loss": ["value/value_loss"], "lambda_loss": ["value/lam_loss"],
+            "dynamics_loss": ["dynamics/dynamics_loss"], "actor_q_loss": ["actor/q_loss"],
+            "actor_bc_loss": ["actor/bc_loss"]},
+    "crl": {"critic_loss": ["critic/contrastive_loss"], "actor_q_loss": ["actor/q_loss"],
+            "actor_bc_loss": ["actor/bc_loss"]},
+    "gcbc": {"actor_loss": ["actor/actor_loss"]},
+}
+
+TARGETS = {"saw": "value", "hiql": "value", "gcivl": "value", "gciql": "critic"}
+"""Official module with an EMA target ``target_<name>``; the script perturbs the target before the step."""
+
+BATCH_KEYS = {
+    # official batch key -> this library's batch column
+    "observations": "obs", "next_observations": "new_obs", "actions": "actions", "rewards": "rewards",
+    "masks": "masks", "value_goals": "value_goals",
+}
+HIERARCHICAL_KEYS = {"low_actor_goals": "subpolicy_goals", "high_actor_goals": "actor_goals",
+                     "high_actor_targets": "waypoints"}
+
+
+# --- the official side (runs in the JAX Python) ------------------------------------------------------------
+
+
+def official_side(args) -> None:
+    sys.path.insert(0, args.impls)
+    import importlib
+
+    import jax
+    import jax.numpy as jnp
+
+    data = np.load(args.batch)
+    hidden = tuple(args.hidden)
+    out = {}
+    for method in args.methods:
+        module = importlib.import_module(f"agents.{method}")
+        agent_class = next(getattr(module, n) for n in dir(module) if n.endswith("Agent") and n != "Agent")
+        config = module.get_config()
+        for key in config:
+            if key.endswith("hidden_dims"):
+                config[key] = hidden
+        batch = {k: data[v] for k, v in BATCH_KEYS.items()}
+        if config["dataset_class"] == "HGCDataset":
+            batch.update({k: data[v] for k, v in HIERARCHICAL_KEYS.items()})
+        else:
+            batch["actor_goals"] = data["actor_goals"]
+        agent = agent_class.create(args.seed, batch["observations"][:1], batch["actions"][:1], config)
+        params = agent.network.params
+        if method in TARGETS:  # move the target off the online copy: the update order then matters
+            key = f"modules_target_{TARGETS[method]}"
+            leaves, tree = jax.tree_util.tree_flatten(params[key])
+            rng = np.random.default_rng(1)
+            params[key] = jax.tree_util.tree_unflatten(
+                tree, [leaf + 0.05 * rng.standard_normal(leaf.shape).astype(np.float32) for leaf in leaves])
+            agent = agent.replace(network=agent.network.replace(params=params))
+        _, info = agent.total_loss(batch, agent.network.params)
+        new_agent, _ = agent.update(batch)
+        for prefix, tree in (("before", agent.network.params), ("after", new_agent.network.params)):
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+                name = "/".join(str(getattr(p, "key", p)) for p in path)
+                out[f"{method}|{prefix}|{name}"] = np.asarray(leaf)
+        for key, value in info.items():
+            out[f"{method}|loss|{key}"] = np.asarray(jnp.asarray(value, jnp.float32))
+    out["jax_version"] = np.array(jax.__version__)
+    np.savez(args.out, **out)
+
+
+# --- this library's side ----------------------------------------------------------------------------------
+
+
+def mlp_params(flax: dict, prefix: str, n_hidden: int, dense=("Dense_{}",), mean=None) -> dict:
+    """Our ``MLP`` (``hidden.i``, ``norms.i``, ``out``) from a flax MLP (``Dense_i``, ``LayerNorm_i``) or GCActor."""
+    t = {}
+    for i in range(n_hidden):
+        layer = f"{prefix}/{dense[0].format(i)}"
+        t[f"hidden.{i}.weight"], t[f"hidden.{i}.bias"] = flax[f"{layer}/kernel"].T, flax[f"{layer}/bias"]
+        norm = layer.replace("Dense", "LayerNorm")
+        if f"{norm}/scale" in flax:
+            t[f"norms.{i}.weight"], t[f"norms.{i}.bias"] = flax[f"{norm}/scale"], flax[f"{norm}/bias"]
+    out = mean or f"{prefix}/{dense[0].format(n_hidden)}"
+    t["out.weight"], t["out.bias"] = flax[f"{out}/kernel"].T, flax[f"{out}/bias"]
+    return t
+
+
+def actor_params(flax: dict, prefix: str, n_hidden: int) -> dict:
+    return mlp_params(flax, f"{prefix}/actor_net", n_hidden, mean=f"{prefix}/mean_net")
+
+
+def ensemble_params(flax: dict, prefix: str, n_hidden: int) -> dict:
+    """Our ``EnsembleMLP`` from a flax ``ensemblize``d MLP (a leading member axis; none for a single net)."""
+    t = {}
+    for i in range(n_hidden + 1):
+        kernel, bias = flax[f"{prefix}/Dense_{i}/kernel"], flax[f"{prefix}/Dense_{i}/bias"]
+        if kernel.ndim == 2:
+            kernel, bias = kernel[None], bias[None]
+        t[f"weights.{i}"], t[f"biases.{i}"] = kernel, bias[:, None, :]
+        if i < n_hidden and f"{prefix}/LayerNorm_{i}/scale" in flax:
+            scale, shift = flax[f"{prefix}/LayerNorm_{i}/scale"], flax[f"{prefix}/LayerNorm_{i}/bias"]
+            if scale.ndim == 1:
+                scale, shift = scale[None], shift[None]
+            t[f"norm_scales.{i}"], t[f"norm_shifts.{i}"] = scale[:, None, :], shift[:, None, :]
+    return t
+
+
+def torch_names(method: str, flax: dict, n: int) -> dict:
+    """``{our parameter name: array}`` for ``method`` from its flattened flax parameters (``n`` hidden layers)."""
+    def under(prefix, params):
+        return {f"{prefix}.{k}": v for k, v in params.items()}
+
+    m = "modules_"
+    if method == "saw":
+        return {**under("value.inputs.goal_representation.0", mlp_params(flax, f"{m}goal_rep/layers_0", n)),
+                **under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
+                **under("target_value_heads", ensemble_params(flax, f"{m}target_value/value_net", n)),
+                **under("actor.inputs.goal_representation.0",
+                        mlp_params(flax, f"{m}actor_goal_rep_def/layers_0", n)),
+                **under("actor.mlp", actor_params(flax, f"{m}actor", n)),
+                **under("subpolicy.mlp", actor_params(flax, f"{m}low_actor", n))}
+    if method == "hiql":
+        return {**under("value.inputs.goal_representation.0", mlp_params(flax, f"{m}goal_rep/layers_0", n)),
+                **under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
+                **under("target_value_heads", ensemble_params(flax, f"{m}target_value/value_net", n)),
+                **under("actor.low", actor_params(flax, f"{m}low_actor", n)),
+                **under("actor.high.mlp", actor_params(flax, f"{m}high_actor", n))}
+    if method == "gcivl":
+        return {**under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
+                **under("target_value_heads", ensemble_params(flax, f"{m}target_value/value_net", n)),
+                **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
+    if method == "gciql":
+        return {**under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
+                **under("critic.heads", ensemble_params(flax, f"{m}critic/value_net", n)),
+                **under("target_critic.heads", ensemble_params(flax, f"{m}target_critic/value_net", n)),
+                **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
+    if method == "qrl":
+        return {**under("value.phi", mlp_params(flax, f"{m}value/phi", n)),
+                "value.alpha": flax[f"{m}value/alpha/value"],
+                **under("dynamics", mlp_params(flax, f"{m}dynamics", n)),
+                "log_lambda": flax[f"{m}lam/log_value"],
+                **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
+    if method == "crl":
+        return {**under("critic.phi", ensemble_params(flax, f"{m}critic/phi", n)),
+                **under("critic.psi", ensemble_params(flax, f"{m}critic/psi", n)),
+                **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
+    if method == "gcbc":
+        return under("actor.mlp", actor_params(flax, f"{m}actor", n))
+    raise ValueError(method)
+
+
+def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int) -> dict:
+    import gymnasium as gym
+    import torch
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    from rllib_ext.algorithms.registry import get_algorithm
+
+    config = get_algorithm(method).algo_class.get_default_config()
+    settings = {k: tuple(hidden) for k in config.settings() if k.endswith("_hidden_dims")}
+    config.training(train_batch_size_per_learner=batch_size, **settings)
+    obs_dim, act_dim = batch["obs"].shape[-1], batch["actions"].shape[-1]
+    spaces = {DEFAULT_MODULE_ID: (gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
+                                  gym.spaces.Box(-1, 1, (act_dim,), np.float32))}
+    learner = config.build_learner(spaces=spaces)
+    module = learner.module[DEFAULT_MODULE_ID]
+
+    def flax_params(when):
+        prefix = f"{method}|{when}|"
+        return {k[len(prefix):]: v for k, v in official.items() if k.startswith(prefix)}
+
+    before, after = (torch_names(method, flax_params(w), len(hidden)) for w in ("before", "after"))
+    ours = dict(module.named_parameters())
+    if set(before) != set(ours):
+        raise RuntimeError(f"{method}: parameters not mapped: {sorted(set(ours) ^ set(before))}")
+    with torch.no_grad():
+        for name, value in before.items():
+            ours[name].copy_(torch.as_tensor(np.asarray(value)).reshape(ours[name].shape))
+
+    tensors = {k: torch.as_tensor(v) for k, v in batch.items()}
+    fwd = module.forward_train(tensors)
+    learner.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=config, batch=tensors, fwd_out=fwd)
+    losses = {}
+    for term, keys in OFFICIAL_LOSSES[method].items():
+        mine = float(learner.metrics.peek((DEFAULT_MODULE_ID, term)))
+        theirs = float(sum(official[f"{method}|loss|{k}"] for k in keys))
+        losses[term] = dict(ours=mine, official=theirs, rel=abs(mine - theirs) / max(abs(theirs), 1e-12))
+
+    learner.update(batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(dict(batch))}, env_steps=batch_size))
+    steps = {}
+    for network in sorted({n.split(".")[0] for n in ours}):
+        names = [n for n in ours if n.split(".")[0] == network]
+        delta_ours = np.concatenate([ours[n].detach().numpy().ravel() - np.ravel(before[n]) for n in names])
+        delta_official = np.concatenate([np.ravel(after[n]) - np.ravel(before[n]) for n in names])
+        norm = np.linalg.norm(delta_official)
+        steps[network] = dict(rel=float(np.linalg.norm(delta_ours - delta_official) / max(norm, 1e-30)),
+                              official_step=float(norm))
+    return dict(losses=losses, steps=steps)
+
+
+def make_batch(obs_dim: int, act_dim: int, batch_size: int, seed: int) -> dict:
+    """One relabelled batch drawn by this library's ``GoalSampler`` from random walks of 100 steps."""
+    from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
+
+    rng = np.random.default_rng(seed)
+    episodes, rows = 50, 101
+    actions = rng.uniform(-1, 1, (episodes, rows, act_dim)).astype(np.float32)
+    start = rng.uniform(0, 20, (episodes, 1, obs_dim))
+    steps = np.zeros((episodes, rows, obs_dim))
+    steps[:, 1:, : min(obs_dim, act_dim)] = 0.2 * actions[:, :-1, : min(obs_dim, act_dim)]
+    obs = (start + np.cumsum(steps, axis=1)).astype(np.float32)
+    terminals = np.zeros((episodes, rows), bool)
+    terminals[:, -1] = True
+    sampler = GoalSampler(obs.reshape(-1, obs_dim), actions.reshape(-1, act_dim), terminals.ravel(), gamma=0.99,
+                          subgoal_steps=25, value_p_curgoal=0.2, value_p_trajgoal=0.5, value_p_randomgoal=0.3,
+                          seed=seed)
+    return {k: np.asarray(v, np.float32) for k, v in sampler.sample(batch_size).items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impls", required=True, help="the official repository's impls/ folder")
+    parser.add_argument("--official-python", help="a Python with jax, flax, optax, distrax (required)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--obs-dim", type=int, default=2)
+    parser.add_argument("--act-dim", type=int, default=2)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512], help="every MLP's hidden dims")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--official-side", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.official_side:
+        return official_side(args)
+    if not args.official_python:
+        parser.error("--official-python is required")
+
+    import torch
+
+    torch.manual_seed(args.seed)
+    batch = make_batch(args.obs_dim, args.act_dim, args.batch_size, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        batch_file, out_file = os.path.join(tmp, "batch.npz"), os.path.join(tmp, "official.npz")
+        np.savez(batch_file, **batch)
+        subprocess.run([args.official_python, os.path.abspath(__file__), "--official-side", "--impls", args.impls,
+                        "--batch", batch_file, "--out", out_file, "--seed", str(args.seed), "--methods", *args.methods,
+                        "--hidden", *map(str, args.hidden)], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+        official = dict(np.load(out_file))
+    results = {m: our_side(m, official, batch, args.hidden, args.batch_size) for m in args.methods}
+
+    print(f"official: johnlyzhou/saw impls (jax {official['jax_version']}); obs {args.obs_dim}, act {args.act_dim}, "
+          f"hidden {tuple(args.hidden)}, batch {args.batch_size}, float32")
+    print(f"{'method':7} {'loss term':16} {'ours':>14} {'official':>14} {'rel. diff':>10}")
+    worst_loss = worst_step = 0.0
+    for method, r in results.items():
+        for term, v in r["losses"].items():
+            print(f"{method:7} {term:16} {v['ours']:14.7g} {v['official']:14.7g} {v['rel']:10.2e}")
+            worst_loss = max(worst_loss, v["rel"])
+    print(f"\n{'method':7} {'network':20} {'|Δθ official|':>14} {'rel. diff of Δθ':>16}")
+    for method, r in results.items():
+        for network, v in r["steps"].items():
+            print(f"{method:7} {network:20} {v['official_step']:14.4g} {v['rel']:16.2e}")
+            worst_step = max(worst_step, v["rel"])
+    ok = worst_loss <= LOSS_TOLERANCE and worst_step <= STEP_TOLERANCE
+    print(f"\nworst loss rel. diff {worst_loss:.2e} (tolerance {LOSS_TOLERANCE:g}), worst step rel. diff "
+          f"{worst_step:.2e} (tolerance {STEP_TOLERANCE:g}): {'PARITY' if ok else 'MISMATCH'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(settings=vars(args) | {"jax": str(official["jax_version"])}, results=results,
+                           worst_loss=worst_loss, worst_step=worst_step, parity=ok), f, indent=1, default=str)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
