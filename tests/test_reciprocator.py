@@ -2,22 +2,27 @@
 
 import copy
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from pettingzoo import ParallelEnv
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
+from ray.tune.registry import register_env
 
 from envs.games.ipd import IPD, PAYOFFS
 from rllib_ext.algorithms.naive_ppo import naive_ppo_config
 from rllib_ext.algorithms.players import policy_mapping_fn
 from rllib_ext.algorithms.reciprocator.influence import MatrixInfluence
 from rllib_ext.algorithms.reciprocator.presets import reciprocator_config
-from rllib_ext.algorithms.reciprocator.reciprocator import ReciprocatorConfig
+from rllib_ext.algorithms.reciprocator.reciprocator import Reciprocator, ReciprocatorConfig
 from rllib_ext.algorithms.reciprocator.reward_influence_connector import ReciprocalRewardConnector
 from rllib_ext.connectors.learner.normalized_monte_carlo_returns import discounted_returns, normalized_returns
 
@@ -98,9 +103,9 @@ def test_normalized_returns():
     returns = np.array([1.0, 2.0, 3.0, 100.0])
     mask = np.array([True, True, True, False])
     out = normalized_returns(returns, mask)
-    np.testing.assert_allclose(out[:3], (returns[:3] - 2.0) / (np.std([1.0, 2.0, 3.0]) + 1e-5))
+    np.testing.assert_allclose(out[:3], (returns[:3] - 2.0) / (np.std([1.0, 2.0, 3.0], ddof=1) + 1e-5))
     scaled = normalized_returns(returns, mask, center=False)  # the official IPD targets
-    np.testing.assert_allclose(scaled[:3], returns[:3] / (np.std([1.0, 2.0, 3.0]) + 1e-5))
+    np.testing.assert_allclose(scaled[:3], returns[:3] / (np.std([1.0, 2.0, 3.0], ddof=1) + 1e-5))
 
 
 def test_discounted_returns_equal_rllibs_loop_to_the_bit():
@@ -220,6 +225,36 @@ def test_two_data_parallel_learners_train_naive_players_with_the_official_target
         algo.stop()
 
 
+def test_two_data_parallel_learners_shape_rewards_with_one_estimator(ray_session):
+    """``num_learners=2`` with a Reciprocator: the first learner's estimator sees each iteration's whole joint
+    batch before RLlib splits it, so the reciprocal rewards are one learner's on the same batch; it trains."""
+    from rllib_ext.algorithms.registry import build_config
+
+    algos = {n: build_config("reciprocator", "ipd", ["reciprocator", "naive"], "small",
+                             ["num_envs_per_env_runner=32", f"num_learners={n}"], 0).build_algo() for n in (0, 2)}
+    try:
+        for _ in range(2):  # the second batch is shaped with what the estimator kept from the first
+            episodes = algos[0].env_runner.sample(num_episodes=32, explore=True)
+            extrinsic = np.stack([ep.agent_episodes["player_0"].get_rewards() for ep in episodes])
+            shaped = {}
+            for n, algo in algos.items():
+                copies = copy.deepcopy(episodes)
+                algo.shape_rewards(copies)
+                shaped[n] = np.stack([ep.agent_episodes["player_0"].get_rewards() for ep in copies])
+                naive = np.stack([ep.agent_episodes["player_1"].get_rewards() for ep in copies])
+                np.testing.assert_array_equal(naive, [ep.agent_episodes["player_1"].get_rewards() for ep in episodes])
+            np.testing.assert_array_equal(shaped[2], shaped[0])
+            assert np.abs(shaped[0] - extrinsic).max() > 0.1
+        estimators = [algo.get_state()["influence_estimator"] for algo in algos.values()]
+        np.testing.assert_array_equal(estimators[0]["estimator"]["p_defect"], estimators[1]["estimator"]["p_defect"])
+        result = algos[2].train()["learners"]
+        assert np.isfinite(result["player_0"]["reciprocal_reward"]) and np.isfinite(result["player_1"]["policy_loss"])
+        assert algos[2].get_state()["influence_estimator"]["num_updates"] == 3
+    finally:
+        for algo in algos.values():
+            algo.stop()
+
+
 def test_fixed_strategies_and_checkpoint_round_trip(ray_session, tmp_path):
     config = reciprocator_config("ipd", ["reciprocator", "tit_for_tat"], "small", seed=1)
     config.env_runners(num_envs_per_env_runner=16).training(
@@ -286,3 +321,168 @@ def test_torch_compile_learner_compiles_the_policies_and_matches_eager(ray_sessi
     for player in AGENTS:
         for name, eager in params[0][player].items():
             torch.testing.assert_close(params[1][player][name], eager, rtol=1e-4, atol=1e-5, msg=f"{player} {name}")
+
+
+def _reference_update(module, episodes, aid, *, gamma, lr, epochs, clip, entropy_coeff, vf_coeff=0.5, center=True):
+    """The official ``PPO.update`` (``src/agents/ppo.py``) written out by hand: discounted returns inside each
+    episode, standardised over the batch (torch's sample std, + 1e-5), then ``epochs`` Adam steps over the whole
+    batch with ``A = G_norm - V(s)`` recomputed from the current critic at every step."""
+    sa = [ep.agent_episodes[aid] for ep in episodes]
+    obs = torch.tensor(np.stack([e.get_observations()[:-1] for e in sa]), dtype=torch.float32)  # [B, T, D]
+    actions = torch.tensor(np.stack([e.get_actions() for e in sa]), dtype=torch.int64)
+    old_logp = torch.tensor(np.stack([e.get_extra_model_outputs(Columns.ACTION_LOGP) for e in sa]))
+    rewards = np.stack([e.get_rewards() for e in sa]).astype(np.float64)
+    returns, running = np.zeros_like(rewards), np.zeros(len(sa))
+    for t in reversed(range(rewards.shape[1])):
+        running = rewards[:, t] + gamma * running
+        returns[:, t] = running
+    g = torch.tensor(returns, dtype=torch.float32)
+    g = (g - (g.mean() if center else 0.0)) / (g.std() + 1e-5)
+    recurrent = module.is_stateful()
+    B, T = actions.shape
+    if recurrent:  # whole episodes from a zero state
+        zeros = {k: torch.zeros(B, len(v)) for k, v in module.get_initial_state().items()}
+        batch = {Columns.OBS: obs, Columns.STATE_IN: zeros}
+    else:
+        batch = {Columns.OBS: obs.reshape(B * T, -1)}
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    for _ in range(epochs):
+        out = module.forward_train(batch)
+        dist = torch.distributions.Categorical(logits=out[Columns.ACTION_DIST_INPUTS].reshape(B, T, -1))
+        values = module.compute_values(batch, embeddings=out.get(Columns.EMBEDDINGS)).reshape(B, T)
+        ratio = torch.exp(dist.log_prob(actions) - old_logp)
+        advantages = g - values.detach()
+        surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip, 1 + clip) * advantages)
+        loss = (-surrogate).mean() + vf_coeff * ((values - g) ** 2).mean() - entropy_coeff * dist.entropy().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+@pytest.mark.parametrize("env, model, epochs", [("ipd", "mlp", 10), ("coin_game", "conv_gru", 4)])
+def test_the_official_update_equals_a_hand_written_reference(ray_session, env, model, epochs):
+    """Same weights and batch in, same weights out after K full-batch Adam steps; RLlib's own update
+    (``ppo_update="rllib"``, advantages fixed before the epochs) lands elsewhere."""
+    games = 16
+    results = {}
+    for update in ("official", "rllib"):
+        config = reciprocator_config(env, ["naive", "naive"], "small", seed=5)
+        config.env_runners(num_envs_per_env_runner=games).training(
+            policy_model=model, ppo_update=update, num_epochs=epochs, warmup_episodes=0,
+            train_batch_size_per_learner=games * 32, minibatch_size=games * 32)
+        algo = config.build_algo()
+        try:
+            learner = algo.learner_group._learner
+            episodes = algo.env_runner.sample(num_episodes=games, explore=True)
+            before = copy.deepcopy(learner.module["player_0"].unwrapped())
+            learner.update(episodes=episodes, num_epochs=epochs, minibatch_size=games * 32,
+                           shuffle_batch_per_epoch=True)
+            results[update] = dict(learner.module["player_0"].unwrapped().named_parameters())
+            if update == "official":
+                start = {name: p.detach().clone() for name, p in before.named_parameters()}
+                reference = _reference_update(before, episodes, "player_0", gamma=config.gamma, lr=config.lr,
+                                              epochs=epochs, clip=config.clip_param,
+                                              entropy_coeff=config.entropy_coeff)
+        finally:
+            algo.stop()
+    moved, gaps = [], []
+    for name, ref in reference.items():
+        torch.testing.assert_close(results["official"][name], ref, rtol=1e-5, atol=2e-6, msg=name)
+        moved.append((ref - start[name]).abs().max().item())
+        gaps.append((results["rllib"][name] - ref).abs().max().item())
+    assert max(moved) > 1e-2 and max(gaps) > 1e-4, (moved, gaps)  # the frozen advantages change the update
+
+
+class StagHunt(ParallelEnv):
+    """An iterated stag hunt written for the test: 2 players, ``num_steps`` rounds; action 0 hunts the stag
+    (4 each if both do, 0 alone), 1 the hare (3, or 2 each if both do). A player observes the previous joint
+    action one-hot (index 4 at the start)."""
+
+    metadata = {"name": "stag_hunt_v0"}
+    possible_agents = ["player_0", "player_1"]
+    PAYOFFS = {(0, 0): (4.0, 4.0), (0, 1): (0.0, 3.0), (1, 0): (3.0, 0.0), (1, 1): (2.0, 2.0)}
+
+    def __init__(self, num_steps=8):
+        self.num_steps = num_steps
+
+    def observation_space(self, agent):
+        return gym.spaces.Box(0.0, 1.0, (5,), np.float32)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(2)
+
+    def _obs(self, index):
+        obs = np.zeros(5, np.float32)
+        obs[index] = 1.0
+        return {a: obs.copy() for a in self.possible_agents}
+
+    def reset(self, seed=None, options=None):
+        self.agents, self.t = list(self.possible_agents), 0
+        return self._obs(4), {a: {} for a in self.agents}
+
+    def step(self, actions):
+        a0, a1 = int(actions["player_0"]), int(actions["player_1"])
+        self.t += 1
+        done = self.t >= self.num_steps
+        rewards = dict(zip(self.possible_agents, self.PAYOFFS[a0, a1]))
+        obs, flags = self._obs(2 * a0 + a1), {a: done for a in self.agents}
+        if done:
+            self.agents = []
+        return obs, rewards, flags, {a: False for a in flags}, {a: {} for a in flags}
+
+
+def test_reciprocator_on_a_users_pettingzoo_game(ray_session):
+    """A PettingZoo game registered with ``register_env``: RLlib's own env runner, the learned reward +
+    future-return estimator; the IPD estimator refuses its observations, and it needs its episode length."""
+    register_env("stag_hunt_test", lambda env_config: ParallelPettingZooEnv(StagHunt(**env_config)))
+    with pytest.raises(ValueError, match="episode_length"):
+        ReciprocatorConfig().environment("stag_hunt_test").validate()
+    with pytest.raises(ValueError, match="matrix"):
+        ReciprocatorConfig().environment("stag_hunt_test").training(episode_length=8,
+                                                                    influence_estimator="matrix").validate()
+    config = (ReciprocatorConfig().environment("stag_hunt_test").env_runners(num_envs_per_env_runner=8)
+              .training(agent_types=["reciprocator", "naive"], episode_length=8, num_epochs=2,
+                        estimator_config=dict(hidden=16, epochs=2, minibatch_size=32, num_minibatches=2))
+              .debugging(seed=0))
+    algo = config.build_algo()
+    try:
+        assert type(algo.env_runner) is MultiAgentEnvRunner and config.resolved_influence_estimator() == "reward_future"
+        for _ in range(2):
+            result = algo.train()
+        learners = result["learners"]
+        assert result["env_runners"]["num_env_steps_sampled"] == 8 * 8
+        assert np.isfinite(learners["player_0"]["reciprocal_reward"]) and learners["player_0"]["influence_in"] != 0
+        assert np.isfinite(learners["influence_estimator"]["reward_loss_last_epoch"])
+        assert np.isfinite(learners["player_1"]["policy_loss"])
+        episodes = algo.env_runner.sample(num_episodes=2, explore=True)
+    finally:
+        algo.stop()
+    obs = np.stack([np.stack([ep.agent_episodes[a].get_observations()[:-1] for a in AGENTS], 1) for ep in episodes])
+    actions = np.stack([np.stack([ep.agent_episodes[a].get_actions() for a in AGENTS], 1) for ep in episodes])
+    with pytest.raises(ValueError, match="IPD observations"):
+        MatrixInfluence().observe(obs, actions, actions.astype(np.float32))
+    ipd_like = np.zeros((*actions.shape, 2), np.float32)
+    ipd_like[..., 0] = 0.5  # two numbers, but not a joint action
+    with pytest.raises(ValueError, match="IPD observations"):
+        MatrixInfluence().influence(ipd_like, actions, actions.astype(np.float32))
+
+
+def test_default_config_trains_on_two_cpus_and_game_metrics_do_not_depend_on_the_runner(ray_session):
+    """``ReciprocatorConfig()`` with no settings: IPD, 64 games on the local env runner, one episode of every
+    game per batch; it asks Ray for one CPU and trains. RLlib's own env runner logs the same game metrics."""
+    config = ReciprocatorConfig()
+    assert Reciprocator.default_resource_request(config).required_resources.get("CPU", 0) <= 2
+    keys = {}
+    for runner in (None, MultiAgentEnvRunner):
+        algo = ReciprocatorConfig().env_runners(env_runner_cls=runner).build_algo()
+        try:
+            result = algo.train()
+            assert result["env_runners"]["num_env_steps_sampled"] == 64 * 32
+            assert np.isfinite(result["learners"]["player_0"]["reciprocal_reward"])
+            game = result["env_runners"]["game"]
+            keys[runner] = {(aid, name) for aid, values in game.items() for name in values}
+            assert 0 < game["player_0"]["cooperation_rate"] < 1
+        finally:
+            algo.stop()
+    assert keys[None] == keys[MultiAgentEnvRunner] and ("player_1", "reward_per_step") in keys[None]

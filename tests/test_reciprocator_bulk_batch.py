@@ -107,13 +107,12 @@ def test_artificial_rows_leave_flat_batches_once_the_targets_are_in(ray_session)
             assert set(dropped[mid]) == set(columns) - {Columns.LOSS_MASK}
             for column, data in dropped[mid].items():
                 np.testing.assert_array_equal(_numpy(data), _numpy(columns[column])[mask], err_msg=column)
-        # Each module's batch is now one minibatch of games x 32 rows: no shuffle per epoch; smaller
-        # minibatches keep it.
-        for minibatch_size, shuffled in ((GAMES * 32, False), (GAMES * 16, True)):
-            iterator = learner._create_iterator_if_necessary(
-                training_data=TrainingData(episodes=algo.env_runner.sample(explore=True)), num_epochs=2,
-                minibatch_size=minibatch_size, shuffle_batch_per_epoch=True)
-            assert iterator._shuffle_batch_per_epoch is shuffled
+        # The official update: num_epochs steps, each over a module's whole batch of games x 32 rows
+        # (minibatch_size does not apply).
+        steps = list(learner._create_iterator_if_necessary(
+            training_data=TrainingData(episodes=algo.env_runner.sample(explore=True)), num_epochs=3,
+            minibatch_size=GAMES * 16, shuffle_batch_per_epoch=True))
+        assert len(steps) == 3 and all(len(b) == GAMES * 32 for s in steps for b in s.policy_batches.values())
     finally:
         algo.stop()
 

@@ -1,9 +1,11 @@
-"""Independent naive learners: RLlib's PPO with one policy per player, on the batched games.
+"""Independent learners with RLlib's own PPO, one policy per player, on the batched games.
 
-``naive_ppo_config`` returns a plain ``PPOConfig`` (a user can keep editing it) set up the
-way the official Reciprocator code trains its naive learners: whole fixed-length episodes
-of many games per batch, no discounting tricks (lambda = 1, no bootstrapping since the games
-end), several epochs over the whole batch. The ``paper`` preset uses the official values
+``naive_ppo_config`` returns a plain ``PPOConfig`` (a user can keep editing it) with the official
+numbers and batch layout: whole fixed-length episodes of many games per batch, lambda = 1 (no
+bootstrapping, the games end), several epochs over the whole batch. The update is RLlib's PPO, not the
+official naive learner's: GAE advantages standardised and fixed before the epochs, value targets not
+normalised, cyclic minibatches. The official naive learner (``src/agents/naive_learner.py``) is
+``ReciprocatorConfig`` with ``agent_types=["naive", ...]``. The ``paper`` preset uses the official values
 (``configs/ipd.yaml``, ``configs/coins.yaml``); ``small`` fits a CPU budget.
 """
 
@@ -85,9 +87,11 @@ def naive_ppo_config(
 
 
 def match_batch_to_games(config: PPOConfig, changed: Set[str]) -> None:
-    """Keep one PPO batch = one episode of every game on every runner, unless set by hand."""
+    """Keep one PPO batch = one episode of every game on every runner (split across the learners), unless set
+    by hand."""
     num_steps = config.env_config.get("num_steps", 32)
-    batch = config.num_envs_per_env_runner * num_steps * max(1, config.num_env_runners)
+    games = config.num_envs_per_env_runner * max(1, config.num_env_runners)
+    batch = -(-games * num_steps // max(1, config.num_learners))
     if "train_batch_size_per_learner" not in changed:
         config.train_batch_size_per_learner = batch
     if "minibatch_size" not in changed:

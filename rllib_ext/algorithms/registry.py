@@ -56,7 +56,8 @@ class AlgorithmEntry:
 
 ALGORITHMS: Dict[str, AlgorithmEntry] = {
     entry.name: entry for entry in (
-        AlgorithmEntry("ppo", GAME, "independent naive learners: RLlib PPO, one policy per player", PPO,
+        AlgorithmEntry("ppo", GAME, "independent learners with RLlib's own PPO (GAE, lambda 1), one policy per "
+                       "player; the official naive learner is: reciprocator --agents naive,naive", PPO,
                        naive_ppo.naive_ppo_config, tuple(naive_ppo.AGENT_TYPES), "naive",
                        naive_ppo.match_batch_to_games),
         AlgorithmEntry("reciprocator", GAME,

@@ -62,6 +62,39 @@ def _gc_paused():
             gc.enable()
 
 
+def _log_game_metrics(metrics_logger, metrics: Dict[str, Dict[str, float]]) -> None:
+    for aid, values in metrics.items():
+        for name, value in values.items():
+            metrics_logger.log_value((GAME_METRICS, aid, name), float(value), reduce="mean", window=_ROUNDS_WINDOW)
+
+
+def log_game_metrics(*, env_runner, metrics_logger, samples, **kwargs) -> None:
+    """``on_sample_end`` callback for RLlib's own env runners: the game metrics (``envs.games``) of the whole
+    episodes sampled, under the keys the batched runner logs them (``env_runners/game/<player>/<metric>``).
+
+    ``config.callbacks(on_sample_end=log_game_metrics)``; ``ReciprocatorConfig`` adds it when a package game
+    runs on another runner. Per-step infos of every player (the Coin Game's ``pickups``) are stacked to
+    ``[B, T, N, ...]`` as the batched games return them.
+    """
+    name = env_runner.config.env
+    if isinstance(env_runner, BatchedGameEnvRunner) or not isinstance(name, str):
+        return
+    whole = [ep for ep in samples if isinstance(ep, MultiAgentEpisode) and ep.env_t_started == 0 and ep.is_done]
+    if not whole or len({len(ep) for ep in whole}) != 1:
+        return
+    game = get_game(name)
+    agents = game.reference(**game_kwargs(name, env_runner.config.env_config)).possible_agents
+
+    def stacked(get):
+        return np.stack([np.stack([np.asarray(get(ep.agent_episodes[a])) for a in agents], axis=-1) for ep in whole])
+
+    actions, rewards = stacked(lambda sa: sa.get_actions()), stacked(lambda sa: sa.get_rewards())
+    step_infos = whole[0].agent_episodes[agents[0]].get_infos()[1:]
+    infos = {key: np.moveaxis(stacked(lambda sa, k=key: [info[k] for info in sa.get_infos()[1:]]), -1, 2)
+             for key in (step_infos[0] if step_infos else {})}
+    _log_game_metrics(metrics_logger, game.metrics(actions, rewards, infos))
+
+
 def validate_config(config) -> None:
     """Raise a ValueError if ``config`` cannot run on the batched runner."""
     get_game(config.env if isinstance(config.env, str) else repr(config.env))
@@ -243,7 +276,4 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
             {mid: float(r.mean()) for mid, r in module_returns.items()},
             {aid: T for aid in self.batched.agents},
         )
-        metrics = self.game.metrics(actions, rewards, infos)
-        for aid, values in metrics.items():
-            for name, value in values.items():
-                m.log_value((GAME_METRICS, aid, name), float(value), reduce="mean", window=_ROUNDS_WINDOW)
+        _log_game_metrics(m, self.game.metrics(actions, rewards, infos))

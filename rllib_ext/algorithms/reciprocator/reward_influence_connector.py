@@ -16,9 +16,10 @@ acts at every step (the batched game runner does; with the stock runner use
         reciprocators={"player_0": "player_0"}, estimator=MatrixInfluence(), gamma=0.96,
         kind="one_step_grudge", weight=(5.0, 5.0, 0.0)))
 
-With ``num_learners > 1`` each learner's copy would see only its shard of the episodes, so
-``ReciprocatorConfig`` refuses that: one learner (local, or one remote on a GPU) keeps the
-estimator centralised.
+In a pipeline each learner's copy sees only its shard of the episodes, so with ``num_learners > 1``
+the estimator would not be centralised. ``Reciprocator`` therefore does not put the piece in its
+learners' pipelines: it calls ``shaped_rewards`` on one learner with the whole joint batch of the
+iteration and adds the result to the episodes before RLlib splits them across the learners.
 """
 
 import time
@@ -65,6 +66,15 @@ def joint_arrays(episodes, agent_ids: Sequence[str], drop_last: bool) -> Tuple[n
         raise ValueError(f"episodes of different lengths {sorted(lengths)}; the games have a fixed length")
     obs_arr = np.stack(obs).astype(np.float32)
     return obs_arr.reshape(*obs_arr.shape[:3], -1), np.stack(actions).astype(np.int64), np.stack(rewards)
+
+
+def add_to_rewards(episodes, agent_id: str, extra: np.ndarray) -> None:
+    """Add ``extra[b, t]`` to ``agent_id``'s rewards in the first ``T`` steps of episode ``b``."""
+    for b, ep in enumerate(episodes):
+        sa = ep.agent_episodes[agent_id]
+        shaped = np.asarray(sa.get_rewards(), np.float32).copy()
+        shaped[: extra.shape[1]] += extra[b]
+        sa.set_rewards(new_data=shaped)
 
 
 class ReciprocalRewardConnector(ConnectorV2):
@@ -114,41 +124,43 @@ class ReciprocalRewardConnector(ConnectorV2):
         self.last_fit: Dict[str, float] = {}
 
     def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, metrics=None, **kwargs):
-        start = time.perf_counter()
         drop_last = bool((shared_data or {}).get(LOSS_MASK_ADDED))
-        obs, actions, rewards = self.observe(episodes, drop_last)
+        arrays = joint_arrays(episodes, self._agent_ids(episodes), drop_last)
+        for aid, extra in self.shaped_rewards(*arrays, metrics=metrics).items():
+            add_to_rewards(episodes, aid, extra)
+        return batch
+
+    def shaped_rewards(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                       metrics=None) -> Dict[str, np.ndarray]:
+        """``{agent_id: weight * reciprocal_reward [B, T]}`` of every Reciprocator for one joint batch
+        (``joint_arrays``), after the estimator observed it (and refit on its schedule)."""
+        if self.agent_ids is None:
+            raise ValueError("ReciprocalRewardConnector.shaped_rewards needs agent_ids (the players in seat order)")
+        start = time.perf_counter()
+        self.observe(obs, actions, rewards)
         vi = self.estimator.influence(obs, actions, rewards)
         w = scheduled_weight(*self.weight, self.num_updates)
-        agent_ids = self._agent_ids(episodes)
+        shaped = {}
         for aid, module_id in self.reciprocators.items():
-            i = agent_ids.index(aid)
-            rr, stats = reciprocal_rewards(vi, i, self.gamma, self.kind)
+            rr, stats = reciprocal_rewards(vi, self.agent_ids.index(aid), self.gamma, self.kind)
             if metrics is not None:
                 self._log(metrics, module_id, rr * w, stats, w)
-            if self.normalize_reward:
-                rr = normalize(rr)
-            for b, ep in enumerate(episodes):
-                sa = ep.agent_episodes[aid]
-                shaped = np.asarray(sa.get_rewards(), np.float32).copy()
-                shaped[: rr.shape[1]] += w * rr[b]
-                sa.set_rewards(new_data=shaped)
+            shaped[aid] = w * (normalize(rr) if self.normalize_reward else rr)
         self.num_updates += 1
         if metrics is not None:
             metrics.log_value((INFLUENCE_ESTIMATOR, "fit_time_s"), self.fit_seconds, window=1)
             metrics.log_value((INFLUENCE_ESTIMATOR, "connector_time_s"), time.perf_counter() - start, window=1)
-        return batch
+        return shaped
 
-    def observe(self, episodes, drop_last: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Add the episodes to the estimator's replay and refit it if the schedule says so."""
-        arrays = joint_arrays(episodes, self._agent_ids(episodes), drop_last)
-        self.estimator.observe(*arrays)
+    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Add a joint batch to the estimator's replay and refit it if the schedule says so."""
+        self.estimator.observe(obs, actions, rewards)
         self.episodes_seen += 1
         self.fit_seconds = 0.0
         if self.fit_schedule.should_fit(self.episodes_seen):
             start = time.perf_counter()
             self.last_fit = self.estimator.fit()
             self.fit_seconds = time.perf_counter() - start
-        return arrays
 
     def _agent_ids(self, episodes) -> List[str]:
         if self.agent_ids is None:
@@ -157,7 +169,8 @@ class ReciprocalRewardConnector(ConnectorV2):
 
     def _log(self, metrics, module_id: str, weighted_rr: np.ndarray, stats: Dict[str, float], w: float) -> None:
         values = dict(zip(RECIPROCATOR_METRICS, (
-            float(weighted_rr.sum(axis=1).mean()), w, stats["end_balance"], stats["vi_in"], stats["vi_out"])))
+            float(weighted_rr.sum(axis=1).mean()), float(weighted_rr.mean()), w, stats["end_balance"],
+            stats["vi_in"], stats["vi_out"])))
         for name, value in values.items():
             metrics.log_value((module_id, name), value, window=1)
         for name, value in self.last_fit.items():

@@ -61,9 +61,9 @@ def discounted_returns(rewards, terminateds, truncateds, gamma: float, lens) -> 
 
 def normalized_returns(returns: np.ndarray, mask: np.ndarray, eps: float = 1e-5, center: bool = True) -> np.ndarray:
     """``(G - mean) / (std + eps)`` with mean and std over the rows where ``mask`` is true; ``G / (std + eps)``
-    without ``center``."""
+    without ``center``. The std is the sample std (``ddof=1``), torch's ``Tensor.std`` as in the official code."""
     valid = returns[mask]
-    return (returns - (valid.mean() if center else 0.0)) / (valid.std() + eps)
+    return (returns - (valid.mean() if center else 0.0)) / (valid.std(ddof=1) + eps)
 
 
 class NormalizedMonteCarloReturns(GeneralAdvantageEstimation):

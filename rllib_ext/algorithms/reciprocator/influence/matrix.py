@@ -13,9 +13,20 @@ from rllib_ext.algorithms.reciprocator.influence.base import InfluenceEstimator,
 
 def ipd_state_index(obs: np.ndarray) -> np.ndarray:
     """IPD state of an observation `[..., 2]` (previous joint action): s0 + 2·s1 + 1 (start 0, CC 1, DC 2,
-    CD 3, DD 4)."""
+    CD 3, DD 4). Any other encoding is refused (it would index wrong states silently)."""
     obs = np.asarray(obs)
-    return (obs[..., 0] + 2 * obs[..., 1] + 1).astype(np.int64)
+    if obs.shape[-1:] != (2,):
+        raise ValueError(f"MatrixInfluence reads IPD observations (the previous joint action [a0, a1], [-1, 0] at "
+                         f"the start); got observations of size {obs.shape[-1:]}; use influence_estimator="
+                         "'reward_future' for other games")
+    first, second = obs[..., 0], obs[..., 1]
+    valid = np.isin(first, (-1.0, 0.0, 1.0)) & np.isin(second, (0.0, 1.0)) & ((first >= 0) | (second == 0))
+    if not valid.all():
+        bad = obs[~valid][0].tolist()
+        raise ValueError(f"MatrixInfluence reads IPD observations (the previous joint action [a0, a1] with actions "
+                         f"0 or 1, [-1, 0] at the start); got {bad}; use influence_estimator='reward_future' "
+                         "for other games")
+    return (first + 2 * second + 1).astype(np.int64)
 
 
 class MatrixInfluence(InfluenceEstimator):

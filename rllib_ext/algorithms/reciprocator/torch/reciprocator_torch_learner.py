@@ -1,6 +1,9 @@
 """The Reciprocator's learner: RLlib's PPO torch learner with the official code's targets and the
 reward-influence connector in its pipeline."""
 
+import numpy as np
+import torch
+from ray.rllib.algorithms.ppo.ppo import LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.connectors.common import (
     AddObservationsFromEpisodesToBatch,
@@ -14,7 +17,10 @@ from ray.rllib.connectors.learner import (
     AddOneTsToEpisodesAndTruncate,
     GeneralAdvantageEstimation,
 )
-from ray.rllib.core.learner.training_data import TrainingData
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
+from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.torch_utils import explained_variance
 
 from rllib_ext.algorithms.reciprocator.reward_influence_connector import ReciprocalRewardConnector
 from rllib_ext.connectors.learner import DropMaskedRows, EpisodesToBatchInBulk, NormalizedMonteCarloReturns
@@ -30,74 +36,106 @@ STOCK_PIECES = [
 
 
 class ReciprocatorTorchLearner(PPOTorchLearner):
-    """PPO learner whose pipeline shapes Reciprocators' rewards and (optionally) normalises returns.
+    """PPO learner with the official update and targets; one learner also hosts the influence estimator.
 
-    Pipeline: ``AddOneTsToEpisodesAndTruncate`` -> ``ReciprocalRewardConnector`` (if any player is a
-    Reciprocator) -> RLlib's batching pieces -> ``NormalizedMonteCarloReturns`` (with
-    ``normalize_returns``, the official targets) or RLlib's GAE -> ``DropMaskedRows``.
+    Pipeline: RLlib's batching pieces -> ``NormalizedMonteCarloReturns`` (with ``normalize_returns``, the
+    official targets) or RLlib's GAE -> ``DropMaskedRows``. With ``bulk_learner_batch`` (and
+    ``normalize_returns``, and no custom learner pieces) ``EpisodesToBatchInBulk`` stands in for the batching
+    pieces from ``AddOneTsToEpisodesAndTruncate`` to ``BatchIndividualItems`` (the same batch, built with
+    array operations; it runs those pieces itself when the episodes are not whole and of one length).
 
-    With ``bulk_learner_batch`` (and ``normalize_returns``, and no custom learner pieces):
-    ``ReciprocalRewardConnector`` -> ``EpisodesToBatchInBulk`` (the same batch as RLlib's pieces from
-    ``AddOneTsToEpisodesAndTruncate`` to ``BatchIndividualItems``, built with array operations; it
-    runs those pieces itself when the episodes are not whole and of one length) -> ``NumpyToTensor``
-    -> ``NormalizedMonteCarloReturns``.
+    The rewards arrive shaped: ``Reciprocator.training_step`` asks one learner (``shaped_rewards``) for the
+    Reciprocators' reciprocal rewards of the whole joint batch before RLlib splits it across the learners.
+    ``ppo_update`` picks the official update (``compute_loss_for_module``, ``_create_iterator_if_necessary``)
+    or RLlib's.
     """
 
     def build(self) -> None:
         super().build()
         compile_forward_train(self)
         config = self.config
-        pipeline = self._learner_connector
-        if pipeline is None:
-            return
-        if config.normalize_returns:
-            pipeline.remove(GeneralAdvantageEstimation)
-            pipeline.append(NormalizedMonteCarloReturns(gamma=config.gamma, center=config.center_returns))
         reciprocators = config.reciprocator_ids()
-        shaping = [ReciprocalRewardConnector(
+        obs_space = self.module[config.agent_ids()[0]].unwrapped().observation_space
+        self.reciprocal_reward_connector = ReciprocalRewardConnector(
             reciprocators={aid: aid for aid in reciprocators},
-            estimator=config.build_estimator(device=str(self._device)),
+            estimator=config.build_estimator(obs_dim=int(np.prod(obs_space.shape)), device=str(self._device)),
             gamma=config.gamma,
             kind=config.resolved_reciprocal_reward_type(),
             weight=config.reciprocal_reward_schedule(),
             normalize_reward=config.normalize_reciprocal_reward,
             fit_schedule=config.fit_schedule(),
             agent_ids=config.agent_ids(),
-        )] if reciprocators else []
+        ) if reciprocators else None
+        pipeline = self._learner_connector
+        if pipeline is None:
+            return
+        if config.normalize_returns:
+            pipeline.remove(GeneralAdvantageEstimation)
+            pipeline.append(NormalizedMonteCarloReturns(gamma=config.gamma, center=config.center_returns))
         stock = [type(c) for c in pipeline.connectors]
         if config.bulk_learner_batch and config.normalize_returns and stock[: len(STOCK_PIECES)] == STOCK_PIECES:
-            # Shape the rewards on the episodes, then build the batch in bulk (or with the stock
-            # pieces when the episodes do not qualify); NumpyToTensor and the targets follow as before.
+            # Build the batch in bulk (or with the stock pieces when the episodes do not qualify);
+            # NumpyToTensor and the targets follow as before.
             n = len(STOCK_PIECES)
-            pipeline.connectors = [*shaping, EpisodesToBatchInBulk(stock_pieces=pipeline.connectors[:n]),
+            pipeline.connectors = [EpisodesToBatchInBulk(stock_pieces=pipeline.connectors[:n]),
                                    *pipeline.connectors[n:]]
-        elif shaping:
-            pipeline.insert_after(AddOneTsToEpisodesAndTruncate, shaping[0])
         pipeline.append(DropMaskedRows())
 
-    def _create_iterator_if_necessary(self, *, training_data, minibatch_size=None, shuffle_batch_per_epoch=False,
-                                      **kwargs):
-        """RLlib's minibatch iterator, without the per-epoch shuffle when every module's batch is one
-        minibatch (full-batch epochs, as the presets have once ``DropMaskedRows`` ran): there it only
-        reorders the rows of a mean, at the price of a copy of every column per epoch."""
-        if shuffle_batch_per_epoch and minibatch_size and training_data.episodes is not None:
-            batch = self._make_batch_if_necessary(training_data=training_data)
-            training_data = TrainingData(batch=batch)
-            shuffle_batch_per_epoch = any(len(b) > minibatch_size for b in batch.policy_batches.values())
-        return super()._create_iterator_if_necessary(training_data=training_data, minibatch_size=minibatch_size,
-                                                     shuffle_batch_per_epoch=shuffle_batch_per_epoch, **kwargs)
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        """With ``ppo_update="official"`` the official PPO loss (``src/agents/ppo.py`` ``PPO.update``,
+        ``matrix_games/matrix_ppo.py`` ``MatrixPPO.update``): the advantage ``A = G_norm - V(s)`` is
+        recomputed at every step with the current critic (V detached), and the loss per sample is
+        ``-min(rho A, clip(rho) A) + vf_coeff (V - G_norm)^2 - c_ent H``, averaged over the batch.
+        Otherwise RLlib's PPO loss, with the advantages fixed before the epochs."""
+        if config.ppo_update != "official":
+            return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        module = self.module[module_id].unwrapped()
+        if Columns.LOSS_MASK in batch:  # recurrent modules keep their zero-padded sequences
+            mask = batch[Columns.LOSS_MASK]
+            num_valid = torch.sum(mask)
 
-    @property
-    def reciprocal_reward_connector(self):
-        """The pipeline's ``ReciprocalRewardConnector`` (None without Reciprocators)."""
-        if self._learner_connector is None:
-            return None
-        return next((c for c in self._learner_connector.connectors if isinstance(c, ReciprocalRewardConnector)), None)
+            def mean(x):
+                return torch.sum(x[mask]) / num_valid
+        else:
+            mean = torch.mean
+        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        ratio = torch.exp(dist.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
+        values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+        targets = batch[Postprocessing.VALUE_TARGETS]
+        advantages = targets - values.detach()
+        surrogate = torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - config.clip_param,
+                                                                            1 + config.clip_param))
+        vf_loss = torch.pow(values - targets, 2.0)
+        entropy = dist.entropy()
+        entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
+        total = mean(-surrogate + config.vf_loss_coeff * torch.clamp(vf_loss, 0, config.vf_clip_param)
+                     - entropy_coeff * entropy)
+        self.metrics.log_dict({
+            POLICY_LOSS_KEY: -mean(surrogate), VF_LOSS_KEY: mean(vf_loss), ENTROPY_KEY: mean(entropy),
+            LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY: explained_variance(targets, values),
+        }, key=module_id, window=1)
+        return total
 
-    def observe_episodes(self, episodes) -> None:
-        """Warm-up: let the influence estimator learn from ``episodes`` without updating policies."""
-        if self.reciprocal_reward_connector is not None:
-            self.reciprocal_reward_connector.observe(episodes)
+    def _create_iterator_if_necessary(self, *, training_data, num_epochs=1, minibatch_size=None,
+                                      shuffle_batch_per_epoch=False, **kwargs):
+        """With ``ppo_update="official"``, ``num_epochs`` Adam steps, each over the whole batch (the official
+        update; ``minibatch_size`` and the shuffle do not apply). Otherwise RLlib's cyclic minibatch iterator."""
+        if self.config.ppo_update != "official":
+            return super()._create_iterator_if_necessary(
+                training_data=training_data, num_epochs=num_epochs, minibatch_size=minibatch_size,
+                shuffle_batch_per_epoch=shuffle_batch_per_epoch, **kwargs)
+        whole = super()._create_iterator_if_necessary(
+            training_data=training_data, num_epochs=1, minibatch_size=None, shuffle_batch_per_epoch=False, **kwargs)
+        return [batch for batch in whole for _ in range(num_epochs)]
+
+    def shaped_rewards(self, obs, actions, rewards):
+        """Every Reciprocator's weighted reciprocal reward ``[B, T]`` for a whole joint batch
+        (``ReciprocalRewardConnector.shaped_rewards``), logged with this learner's results."""
+        return self.reciprocal_reward_connector.shaped_rewards(obs, actions, rewards, metrics=self.metrics)
+
+    def observe_joint_batch(self, obs, actions, rewards) -> None:
+        """Warm-up: the influence estimator learns from a joint batch; no policy is updated."""
+        self.reciprocal_reward_connector.observe(obs, actions, rewards)
 
     def get_estimator_state(self):
         connector = self.reciprocal_reward_connector
