@@ -23,10 +23,13 @@ def rows_of(run):
 
 
 def kill_during(argv, line_start):
-    """Run ``rllib-ext ARGV`` and SIGKILL it (and its process group: its local Ray) once it prints a line that
-    starts with ``line_start``; return what it printed."""
+    """Run ``rllib-ext ARGV`` as a driver of the tests' Ray (as a job on a cluster) and SIGKILL it (its process
+    group) once it prints a line that starts with ``line_start``; return what it printed."""
+    import ray
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
     proc = subprocess.Popen([*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            start_new_session=True, env=env)
     printed = []
     for line in proc.stdout:
         printed.append(line)
@@ -185,3 +188,36 @@ def test_submit_to_a_silent_or_foreign_server_is_a_clear_error(monkeypatch, no_r
     finally:
         web.shutdown()
         silent.close()
+
+
+def test_killed_offline_run_restarts_or_resumes(tmp_path, ray_session, capsys):
+    """GCBC, 8 iterations of 4 gradient steps, checkpoints every 3: killed during iteration 2 (before any
+    checkpoint), the same command starts it again in the same --out; killed again after iteration 4, resume
+    redoes iteration 4 only, and eval of a damaged `final` falls back to `iter_000006`."""
+    from saw_data import DATASET, write_dataset
+
+    data = write_dataset(tmp_path / f"{DATASET}.npz", [60, 41, 80])
+    out = tmp_path / "run"
+    argv = ["train", "gcbc", "--dataset", DATASET, "--data", data, "--steps", "32", "--eval-episodes", "1",
+            "--set", "num_steps_per_iteration=4", "--set", "train_batch_size_per_learner=16",
+            "--checkpoint-every", "3", "--out", str(out)]
+    kill_during(argv, "iter    1/8")
+    assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
+    assert main(["resume", str(out)]) == 2
+    assert "holds no checkpoint: the run stopped before its first; run its train command again with the same " \
+           "--out" in capsys.readouterr().err
+    printed = kill_during(argv, "iter    4/8")
+    assert f"note: {out} holds a run killed before its first checkpoint; starting it again" in printed
+    assert [int(r["training_iteration"]) for r in rows_of(out)] == [1, 2, 3, 4]
+    assert main(["resume", str(out)]) == 0
+    assert "from iter_000003 (iteration 3) to iteration 8" in capsys.readouterr().out
+    rows = rows_of(out)
+    assert [int(r["training_iteration"]) for r in rows] == list(range(1, 9))
+    assert [int(r["steps"]) for r in rows] == [4 * i for i in range(1, 9)]
+    checkpoints = out / "checkpoints"
+    cut_to, size = truncate(next((checkpoints / "final" / "learner_group" / "learner" / "rl_module").rglob(
+        "module_state.pkl"), None) or checkpoints / "final" / "learner_group" / "learner" / "state.pkl")
+    assert main(["eval", str(checkpoints / "final"), "--episodes", "1", "--out", str(tmp_path / "eval")]) == 0
+    assert f"cannot be loaded" in capsys.readouterr().err
+    assert __import__("json").loads((tmp_path / "eval" / "result.json").read_text())["checkpoint"] == \
+        str(checkpoints / "iter_000006")

@@ -59,10 +59,9 @@ class RunFolder:
         """A run folder written by ``train``, to continue (its ``progress.csv`` rows loaded)."""
         run = cls.__new__(cls)
         run.path = Path(path).absolute()
-        for needed in (PLAN, "progress.csv", "checkpoints"):
-            if not (run.path / needed).exists():
-                raise FileNotFoundError(f"{run.path} is not a run folder to resume: it has no {needed}")
-        run.rows = cls.read_rows(run.path)
+        if not (run.path / PLAN).exists():
+            raise FileNotFoundError(f"{run.path} is not a run folder to resume: it has no {PLAN}")
+        run.rows = cls.read_rows(run.path) if (run.path / "progress.csv").exists() else []
         return run
 
     def checkpoints(self) -> List[Path]:
