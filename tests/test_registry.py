@@ -10,7 +10,7 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from rllib_ext.algorithms.registry import ALGORITHMS, GAME, OFFLINE, build_config, entry_of, get_algorithm
 from rllib_ext.app import plots
 
-NAMES = ("Reciprocator", "SAW", "GCIVL", "GCBC")
+NAMES = ("Reciprocator", "SAW", "HIQL", "GCIVL", "GCIQL", "QRL", "CRL", "GCBC")
 
 
 def test_a_fresh_interpreter_finds_every_algorithm_by_name():
@@ -18,19 +18,19 @@ def test_a_fresh_interpreter_finds_every_algorithm_by_name():
             f"print([get_trainable_cls(n).__module__ for n in {NAMES!r}])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     modules = eval(out.stdout.strip().splitlines()[-1])
-    assert modules == ["rllib_ext.algorithms.reciprocator.reciprocator", "rllib_ext.algorithms.gcrl.saw",
-                       "rllib_ext.algorithms.gcrl.gcivl", "rllib_ext.algorithms.gcrl.gcbc"]
+    assert modules == ["rllib_ext.algorithms.reciprocator.reciprocator"] + [
+        f"rllib_ext.algorithms.gcrl.{name.lower()}" for name in NAMES[1:]]
 
 
 def test_every_entry_names_its_kind_and_its_algorithm():
     assert {name: e.kind for name, e in ALGORITHMS.items()} == {
-        "ppo": GAME, "reciprocator": GAME, "saw": OFFLINE, "gcivl": OFFLINE, "gcbc": OFFLINE}
+        "ppo": GAME, "reciprocator": GAME, **{name.lower(): OFFLINE for name in NAMES[1:]}}
     for entry in ALGORITHMS.values():
         assert entry.kind == GAME or entry.build().algo_class is entry.algo_class
     assert get_algorithm("saw").default_budget("pointmaze-medium-navigate-v0", "small") == 20_000
     assert get_algorithm("reciprocator").default_budget("coin_game", "paper") == 1000
-    with pytest.raises(ValueError, match="unknown algorithm 'hiql'; known algorithms: ppo, reciprocator"):
-        get_algorithm("hiql")
+    with pytest.raises(ValueError, match="unknown algorithm 'iql'; known algorithms: ppo, reciprocator"):
+        get_algorithm("iql")
 
 
 def test_tuner_runs_the_reciprocator_by_name(tmp_path, ray_session):

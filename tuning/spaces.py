@@ -46,8 +46,36 @@ GCIVL: Dict[str, Any] = {
 
 GCBC: Dict[str, Any] = {"lr": tune.loguniform(1e-4, 1e-3)}
 
+# The OGBench baselines: what OGBench's paper tuned per method (the actor's temperature or BC weight; the value
+# side is fixed per method there), plus the expectile and the learning rate.
+HIQL: Dict[str, Any] = {
+    "low_alpha": tune.loguniform(1.0, 10.0),  # low actor AWR temperature
+    "high_alpha": tune.loguniform(1.0, 10.0),  # high actor AWR temperature
+    "subgoal_steps": tune.choice([10, 25, 50, 100]),  # k
+    "expectile": tune.uniform(0.6, 0.95),
+    "lr": tune.loguniform(1e-4, 1e-3),
+}
+
+GCIQL: Dict[str, Any] = {
+    "alpha": tune.loguniform(1e-3, 1.0),  # DDPG+BC weight of the BC term
+    "expectile": tune.uniform(0.7, 0.95),
+    "lr": tune.loguniform(1e-4, 1e-3),
+}
+
+QRL: Dict[str, Any] = {
+    "alpha": tune.loguniform(1e-4, 0.3),  # DDPG+BC weight of the BC term
+    "eps": tune.loguniform(0.01, 0.2),  # the one-step distance constraint
+    "lr": tune.loguniform(1e-4, 1e-3),
+}
+
+CRL: Dict[str, Any] = {
+    "alpha": tune.loguniform(3e-3, 3.0),  # DDPG+BC weight of the BC term
+    "lr": tune.loguniform(1e-4, 1e-3),
+}
+
 SPACES: Dict[str, Dict[str, Any]] = {
-    "reciprocator": RECIPROCATOR, "ppo": PPO, "saw": SAW, "gcivl": GCIVL, "gcbc": GCBC,
+    "reciprocator": RECIPROCATOR, "ppo": PPO, "saw": SAW, "hiql": HIQL, "gcivl": GCIVL, "gciql": GCIQL,
+    "qrl": QRL, "crl": CRL, "gcbc": GCBC,
 }  # fmt: skip
 
 
