@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Optional, Set
 
 RAY = str(Path(sys.executable).parent / "ray")
 
@@ -82,11 +82,12 @@ class LocalCluster:
             raise RuntimeError(f"ray start failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         self.nodes += 1
 
-    def pids(self) -> Set[int]:
-        """Processes whose command line names this cluster's temp dir, and their descendants."""
+    def pids(self, node: Optional[int] = None) -> Set[int]:
+        """Processes whose command line names this cluster's temp dir (or that of its ``node``-th node: 0 is the
+        head), and their descendants."""
         mine: Set[int] = set()
         parents: Dict[int, int] = {}
-        marker = str(self.temp_dir).encode()
+        marker = str(self.temp_dir if node is None else self.temp_dir / f"node{node}").encode()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -103,6 +104,16 @@ class LocalCluster:
             grew = bool(children)
         mine.discard(os.getpid())
         return mine
+
+    def kill_node(self, node: int) -> Set[int]:
+        """SIGKILL every process of the ``node``-th node (a machine lost); return their PIDs."""
+        pids = self.pids(node)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pids
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM this cluster's processes, SIGKILL what is left after ``grace_s`` (gcs_server and raylet

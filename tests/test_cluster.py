@@ -112,6 +112,49 @@ def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_pat
     assert len(node_ids) >= 4 and len(set(node_ids)) == 2, node_ids
 
 
+def test_tune_search_survives_a_lost_node(cluster, tmp_path):
+    """A third node (2 CPUs) joins; 4 concurrent 1-CPU trials do not fit on the head (1 CPU) and node 1 (2 CPUs),
+    so at least one runs there. Once every trial has reported iteration 3 (so it saved iteration 2's checkpoint
+    before it), that node's processes are SIGKILLed
+    (by PID): Tune restarts its trials from their checkpoints on the nodes left and every trial completes."""
+    cluster.add_node(num_cpus=2)
+    node = cluster.nodes - 1
+    log = tmp_path / "tune.log"
+    argv = [*CLI, "tune", "ppo", *SMALL_IPD, "--samples", "4", "--iterations", "8", "--max-concurrent", "4",
+            "--grace-period", "8", "--checkpoint-every", "1", "--storage", str(tmp_path), "--name", "lost",
+            "--address", cluster.address]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=cluster.env)
+        deadline = time.time() + 300
+        while True:
+            reached = {}
+            for trial, i in re.findall(r"\[tune\] (\S+) iter (\d+)/8", log.read_text()):
+                reached[trial] = max(reached.get(trial, 0), int(i))
+            on_node = [p for p in cluster.pids(node) if _cmdline(p).startswith(b"ray::PPO")]
+            if len(reached) == 4 and min(reached.values()) >= 3 and on_node:
+                break
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        cluster.kill_node(node)
+        assert proc.wait(timeout=400) == 0, log.read_text()[-3000:]
+    with open(tmp_path / "lost" / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(int(r["iterations"]) == 8 and not r["error"] for r in rows), rows
+    last = [json.loads((d / "result.json").read_text().strip().splitlines()[-1])
+            for d in (tmp_path / "lost").iterdir() if (d / "result.json").exists()]
+    restored = [r for r in last if r["iterations_since_restore"] < r["training_iteration"]]
+    assert 1 <= len(restored) <= len(on_node), last  # the lost trials, and only they, continued a checkpoint
+    assert all(r["iterations_since_restore"] <= 6 for r in restored)  # from iteration 2 or later
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def test_unreachable_cluster_is_an_error_within_seconds(capsys, tmp_path, monkeypatch, ray_session):
     """Even with a Ray already running in this process (an explicit address is never ignored)."""
     monkeypatch.chdir(tmp_path)

@@ -36,6 +36,8 @@ from rllib_ext.utils.overrides import get_setting, set_setting, split_setting
 from rllib_ext.utils.plotting import pyplot
 
 MODES = ("max", "min")
+MAX_FAILURES = 3
+"""Times a trial that fails (its worker or node lost, an error) is restarted from its last checkpoint."""
 RLLIB_KEYS = {v for k, v in vars(rllib_metrics).items() if k.isupper() and isinstance(v, str)}
 """Every result key RLlib names in ``ray.rllib.utils.metrics``."""
 TUNE_KEYS = {"training_iteration", "time_total_s", "time_this_iter_s", "timesteps_total"}
@@ -52,8 +54,11 @@ class SearchReport:
     """``trial_id``, ``value`` of the metric, ``params`` ({space key: value}), ``set`` (``--set`` strings)."""
     trials: List[Dict[str, Any]]
     finished: int
-    """Trials that ended (all iterations, stopped early by ASHA, or failed); fewer than the samples
-    asked for means the search was interrupted and can be resumed."""
+    """Trials that completed (all iterations, or stopped early by ASHA); with ``failed``, fewer than the samples
+    asked for means the search was interrupted and can be resumed (a trial cut off by the interruption is not
+    finished, though Tune marks it TERMINATED)."""
+    failed: int = 0
+    """Trials that failed more than ``MAX_FAILURES`` times."""
 
 
 def check_search(
@@ -151,7 +156,9 @@ def run_search(
     resume: bool = False,
 ) -> SearchReport:
     """Search ``space`` around ``config``; every trial trains ``iterations`` iterations unless ASHA
-    stops it. Returns the report also written to the experiment folder."""
+    stops it; a trial is checkpointed every ``checkpoint_every`` iterations and, when it fails (a worker or
+    node lost), restarted from its last checkpoint up to ``MAX_FAILURES`` times. Returns the report also
+    written to the experiment folder."""
     check_search(config, space, points_to_evaluate, mode, num_samples, iterations, metric)
     path = search_path(storage_path, name, resume)
     storage_path = path.rsplit("/", 1)[0]
@@ -182,6 +189,7 @@ def run_search(
                 stop={"training_iteration": iterations},
                 checkpoint_config=tune.CheckpointConfig(
                     checkpoint_frequency=checkpoint_every, num_to_keep=2, checkpoint_at_end=True),
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                 callbacks=[TrialLines(metric, paths, iterations)],
                 verbose=0,
             ),
@@ -309,8 +317,10 @@ def _report(results, space: Dict[str, Any], metric: str, mode: str) -> SearchRep
     params = {k: best_row[k] for k in space}
     best = {"trial_id": best_row["trial_id"], "value": best_row[metric], "params": params,
             "set": [f"{k}={v!r}" for k, v in params.items()]}
+    # Tune sets `done` on the last result of a trial that met the stop criterion or that ASHA stopped.
+    finished = sum(1 for r in results if not r.error and (r.metrics or {}).get("done"))
     report = SearchReport(path=results.experiment_path, metric=metric, mode=mode, best=best, trials=rows,
-                          finished=results.num_terminated + results.num_errors)
+                          finished=finished, failed=results.num_errors)
     _write_outputs(report)
     return report
 

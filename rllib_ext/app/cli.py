@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--max-concurrent", type=int, help="trials at once (default: as many as resources allow)")
     tn.add_argument("--grace-period", type=int, help="ASHA: iterations before a trial can be stopped "
                     "(default iterations/4)")
+    tn.add_argument("--checkpoint-every", type=int, default=5, metavar="N",
+                    help="checkpoint each trial every N iterations (default 5); a trial whose worker or node is "
+                    "lost is restarted from its last checkpoint (3 times at most)")
     tn.add_argument("--storage", default="runs/tune", help="folder or URI (s3://...) for results (default runs/tune)")
     tn.add_argument("--name", help="search name, a folder under --storage (default ALGO-ENV-TIME)")
     tn.add_argument("--resume", action="store_true", help="continue the interrupted search --storage/--name")
@@ -286,6 +289,8 @@ def _search_setup(args):
     if not points and not args.no_warm_start:
         points = [p for p in [preset_point(config, space)] if p]
     metric = args.metric or metric
+    if args.checkpoint_every < 0:
+        raise ValueError(f"--checkpoint-every must be >= 0 (0 = off), got {args.checkpoint_every}")
     check_search(config, space, points, args.mode, args.samples, args.iterations, metric)
     return config, space, points, metric, label
 
@@ -306,7 +311,7 @@ def cmd_tune(args) -> int:
         report = run_search(config, space, metric=metric, mode=args.mode, name=name, num_samples=args.samples,
                             iterations=args.iterations, storage_path=args.storage, points_to_evaluate=points,
                             max_concurrent_trials=args.max_concurrent, grace_period=args.grace_period,
-                            seed=args.seed, resume=args.resume)
+                            checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume)
     best = report.best
     print(f"best trial {best['trial_id']}: {metric} = {best['value']:.4g} with " + " ".join(best["set"]))
     where = f"--env {args.env}" + (f" --agents {args.agents}" if args.agents else "") if args.env \
@@ -314,10 +319,14 @@ def cmd_tune(args) -> int:
     fixed = [f"--set {s}" for s in args.sets + best["set"]]
     print(f"train it: rllib-ext train {args.algo} {where} --preset {args.preset} --seed {args.seed} " + " ".join(fixed))
     print(f"results: {report.path} (best_config.json, trials.csv, search.png)")
-    if report.finished < args.samples:
-        print(f"search interrupted with {report.finished} of {args.samples} trials finished; continue it with "
-              f"the same command plus --name {name} --resume", file=sys.stderr)
+    failed = f", {report.failed} failed (see their error.txt)" if report.failed else ""
+    if report.finished + report.failed < args.samples:
+        print(f"search interrupted with {report.finished} of {args.samples} trials finished{failed}; continue it "
+              f"with the same command plus --name {name} --resume", file=sys.stderr)
         return 130
+    if report.failed:
+        print(f"{report.finished} of {args.samples} trials finished{failed}", file=sys.stderr)
+        return 1
     return 0
 
 
