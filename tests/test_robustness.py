@@ -5,6 +5,7 @@ one-line error before Ray starts."""
 import csv
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -133,6 +134,8 @@ def test_lost_env_runner_costs_no_iteration(tmp_path, ray_session, capsys):
      "--metric 'success' is not a result GCBC reports here; for example: evaluation/success"),
     (["train", "gcbc", "--dataset", "pointmaze-medium-navigate-v0", "--data", "{file}"],
      "{file} is not a readable .npz archive: it is not a zip of named arrays"),
+    (["train", "gcbc", "--dataset", "cube-single-play-v0", "--data", "{dataset}"],
+     "dataset file {dataset}: its observations are 2 wide, but those of cube-single-play-v0's env are 28"),
 ])
 def test_user_mistakes_get_one_line_before_ray_starts(argv, message, tmp_path, no_ray_start, capsys):
     from saw_data import write_dataset
@@ -221,3 +224,29 @@ def test_killed_offline_run_restarts_or_resumes(tmp_path, ray_session, capsys):
     assert f"cannot be loaded" in capsys.readouterr().err
     assert __import__("json").loads((tmp_path / "eval" / "result.json").read_text())["checkpoint"] == \
         str(checkpoints / "iter_000006")
+
+
+def test_implausible_data_warns(tmp_path, no_ray_start, capsys):
+    """Medium-maze data named as the large maze: most positions fall in the large maze's walls; actions scaled
+    out of [-1, 1]: a warning with the share and the largest |action|. Data that fits gets no warning."""
+    import numpy as np
+
+    from envs.ogbench.datagen import generate_dataset
+    from envs.ogbench.dataset import check_fits_env, load_dataset
+
+    medium = tmp_path / "medium.npz"
+    generate_dataset("pointmaze-medium-navigate-v0", 4, medium, num_workers=1, progress=False, episode_length=200)
+    data = load_dataset(medium)
+    assert check_fits_env(data, "pointmaze-medium-navigate-v0") == []
+    (walls,) = check_fits_env(data, "pointmaze-large-navigate-v0")
+    assert re.fullmatch(r"\d+% of its x-y positions lie in walls of pointmaze-large-navigate-v0's maze or outside "
+                        r"it: is it another maze's data\?", walls) and int(walls.split("%")[0]) >= 20, walls
+    scaled = {**data, "actions": np.where(np.arange(len(data["actions"]))[:, None] % 4 == 0, 3.0, 1.0) * data["actions"]}
+    (actions,) = check_fits_env(scaled, "pointmaze-medium-navigate-v0")
+    share = (np.abs(scaled["actions"]) > 1 + 1e-4).any(axis=1).mean()
+    assert actions.startswith(f"{share:.1%} of its actions lie outside the action space [-1, 1] (largest |action| 3)")
+    # through the CLI: the warning, then the run goes on (here to a bad --mode, so that Ray never starts)
+    assert main(["tune", "gcbc", "--dataset", "pointmaze-large-navigate-v0", "--data", str(medium),
+                 "--mode", "best"]) == 2
+    err = capsys.readouterr().err
+    assert f"warning: dataset file {medium}: {walls}" in err and "mode must be 'max' or 'min'" in err

@@ -158,3 +158,35 @@ def _as_bool_terminals(terminals: np.ndarray, fail) -> np.ndarray:
         i = int(np.argmax(bad))
         raise fail(f"'terminals' must be 0 or 1, row {i} holds {terminals[i].item()!r}")
     return terminals.astype(bool)
+
+
+def check_fits_env(dataset: dict, dataset_name: str, max_rows: int = 5000) -> list[str]:
+    """Compare a loaded dataset with the env of ``dataset_name``: a ValueError if the observation widths differ;
+    warnings (returned) for actions outside OGBench's action space [-1, 1] and, on mazes, x-y positions (the first
+    two observation entries) inside the named maze's walls or outside it (another maze's data), judged on up to
+    ``max_rows`` evenly spaced rows."""
+    import ogbench
+
+    env = ogbench.make_env_and_datasets(dataset_name, env_only=True).unwrapped
+    obs, actions = dataset["observations"], dataset["actions"]
+    width = env.observation_space.shape[0]
+    if obs.shape[1] != width:
+        raise ValueError(f"its observations are {obs.shape[1]} wide, but those of {dataset_name}'s env are {width}: "
+                         "is it another environment's data?")
+    warnings = []
+    low, high = env.action_space.low, env.action_space.high
+    outside = ((actions < low - 1e-4) | (actions > high + 1e-4)).any(axis=1)
+    if outside.any():
+        warnings.append(f"{outside.mean():.1%} of its actions lie outside the action space [{low.min():g}, "
+                        f"{high.max():g}] (largest |action| {np.abs(actions).max():.3g}); the env clips them")
+    if hasattr(env, "maze_map"):
+        rows = obs[:: max(1, len(obs) // max_rows), :2]
+        cells = np.array([env.xy_to_ij(xy) for xy in rows])
+        shape = np.array(env.maze_map.shape)
+        inside = ((cells >= 0) & (cells < shape)).all(axis=1)
+        free = np.zeros(len(rows), bool)
+        free[inside] = env.maze_map[cells[inside, 0], cells[inside, 1]] == 0
+        if (~free).mean() > 0.05:
+            warnings.append(f"{(~free).mean():.0%} of its x-y positions lie in walls of {dataset_name}'s maze or "
+                            "outside it: is it another maze's data?")
+    return warnings

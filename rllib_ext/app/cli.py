@@ -213,8 +213,24 @@ def _config(args):
     from rllib_ext.algorithms.registry import build_config
 
     offline = get_algorithm(args.algo).kind == OFFLINE
-    return build_config(args.algo, args.dataset if offline else args.env, _agents(args), args.preset, args.sets,
-                        args.seed, data_file=args.data, eval_episodes=args.eval_episodes)
+    config = build_config(args.algo, args.dataset if offline else args.env, _agents(args), args.preset, args.sets,
+                          args.seed, data_file=args.data, eval_episodes=args.eval_episodes)
+    if offline:
+        _check_data_fits_env(config)
+    return config
+
+
+def _check_data_fits_env(config) -> None:
+    """Refuse a dataset whose observations do not fit the named env; warn about implausible data."""
+    from envs.ogbench.dataset import check_fits_env
+    from rllib_ext.algorithms.gcrl.common import dataset as datasets
+
+    try:
+        warnings = check_fits_env(datasets.load(config.dataset_path), config.dataset_name)
+    except ValueError as e:
+        raise ValueError(f"dataset file {config.dataset_path}: {e}") from None
+    for warning in warnings:
+        print(f"warning: dataset file {config.dataset_path}: {warning}", file=sys.stderr)
 
 
 def _agents(args) -> Optional[List[str]]:
