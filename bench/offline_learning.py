@@ -72,9 +72,10 @@ def main() -> None:
 
     from envs.ogbench.datagen import generate_dataset
 
-    path = os.path.abspath(os.path.join(args.data_dir, f"{args.dataset}-{args.episodes}ep-seed{args.data_seed}.npz"))
+    folder = os.path.join(args.data_dir, f"{args.episodes}-episodes-seed-{args.data_seed}")
+    path = os.path.abspath(os.path.join(folder, f"{args.dataset}.npz"))  # the file name is the dataset name
     if not os.path.exists(path):
-        os.makedirs(args.data_dir, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         generate_dataset(args.dataset, args.episodes, path, seed=args.data_seed, progress=True)
     ray.init(num_cpus=args.cpus, include_dashboard=False)
     try:
