@@ -1,4 +1,5 @@
-"""SAW gradient steps per second through ``SAW.train()`` (RLlib overhead included) and as learner updates alone.
+"""Gradient steps per second of the offline methods through ``train()`` (RLlib overhead included) and as learner
+updates alone (SAW by default; ``--methods`` any of saw, hiql, gcivl, gciql, qrl, crl, gcbc).
 
 Two sizes on pointmaze dimensions (observation 2, action 2): ``full`` = the paper setting
 (512x3 MLPs, batch 1024) and ``small`` = 256x2 MLPs, batch 256; each eager and with
@@ -21,6 +22,8 @@ and ~98 (small) steps/s, are printed for reference only.
     python bench/saw_throughput.py --threads 1 --json out.json
     python bench/saw_throughput.py --official ~/saw/impls --official-python /tmp/jax/bin/python --rounds 3
     python bench/saw_throughput.py --devices cuda          # GPU learner only
+    python bench/saw_throughput.py --methods saw hiql gcivl gciql qrl crl gcbc --compile off --official ~/saw/impls \
+        --official-python /tmp/jax/bin/python              # the family, each beside its official update
 
 On an oversubscribed machine (other jobs on the 2 cores), run it with
 ``OMP_WAIT_POLICY=PASSIVE``: spinning OpenMP threads then made two-thread steps up to 30x
@@ -43,9 +46,9 @@ import torch
 
 from ray.rllib.core import DEFAULT_MODULE_ID
 
-from rllib_ext.algorithms.gcrl import SAWConfig
 from rllib_ext.algorithms.gcrl.common import dataset as data
 from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
+from rllib_ext.algorithms.registry import get_algorithm
 
 REFERENCE_JAX_CPU = {"full": 5.7, "small": 98.0}
 SIZES = {"full": ("paper", 20), "small": ("small", 100)}
@@ -64,18 +67,19 @@ def write_dataset(directory: str, episodes: int = 100, rows: int = 1001) -> str:
     return path
 
 
-def _config(dataset: str, size: str, device: str, compiled: bool, compile_mode: str):
+def _config(method: str, dataset: str, size: str, device: str, compiled: bool, compile_mode: str):
     preset, steps = SIZES[size]
-    config = SAWConfig().training(dataset_path=dataset).preset(preset).training(num_steps_per_iteration=steps)
+    config = get_algorithm(method).algo_class.get_default_config()
+    config.training(dataset_path=dataset).preset(preset).training(num_steps_per_iteration=steps)
     config.learners(num_gpus_per_learner=1 if device == "cuda" else 0).debugging(seed=0)
     return config.framework(torch_compile_learner=compiled, torch_compile_learner_dynamo_mode=compile_mode)
 
 
-def train_rate(dataset: str, size: str, device: str, compiled: bool, compile_mode: str, threads: int,
+def train_rate(method: str, dataset: str, size: str, device: str, compiled: bool, compile_mode: str, threads: int,
                iterations: int) -> float:
-    """Gradient steps/s over whole ``SAW.train()`` calls (a local Ray runtime is up)."""
+    """Gradient steps/s over whole ``train()`` calls (a local Ray runtime is up)."""
     torch.set_num_threads(threads)
-    algo = _config(dataset, size, device, compiled, compile_mode).build_algo()
+    algo = _config(method, dataset, size, device, compiled, compile_mode).build_algo()
     algo.train()  # warm-up (and compilation)
     start = time.perf_counter()
     for _ in range(iterations):
@@ -85,12 +89,12 @@ def train_rate(dataset: str, size: str, device: str, compiled: bool, compile_mod
     return rate
 
 
-def update_rate(dataset: str, size: str, device: str, compiled: bool, compile_mode: str, threads: int,
+def update_rate(method: str, dataset: str, size: str, device: str, compiled: bool, compile_mode: str, threads: int,
                 steps: int) -> float:
     """Steps/s of the learner's update alone on a ready tensor batch, without a Ray runtime (the
     same scope as the official timing: Ray's background processes cost up to 25% on 2 cores)."""
     torch.set_num_threads(threads)
-    config = _config(dataset, size, device, compiled, compile_mode)
+    config = _config(method, dataset, size, device, compiled, compile_mode)
     rows = data.load(dataset)
     obs_dim, action_dim = rows["observations"].shape[1], rows["actions"].shape[1]
     spaces = {DEFAULT_MODULE_ID: (gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
@@ -120,7 +124,7 @@ def in_fresh_process(fn, *args):
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
-def official_rates(impls: str, python: str, size: str, threads: int) -> dict:
+def official_rates(impls: str, python: str, method: str, size: str, threads: int) -> dict:
     """Steps/s of the official JAX agent's update, each in a subprocess of ``python``.
 
     ``threads`` 1: pinned to one CPU with single-threaded XLA. Otherwise on all CPUs twice:
@@ -134,7 +138,8 @@ def official_rates(impls: str, python: str, size: str, threads: int) -> dict:
     for name, flags in variants.items():
         env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
         pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if threads == 1 else None
-        done = subprocess.run([python, script, "--impls", impls, "--size", size, "--steps", str(steps)],
+        done = subprocess.run([python, script, "--impls", impls, "--size", size, "--steps", str(steps),
+                               "--agent", method],
                               env=env, preexec_fn=pin, check=True, capture_output=True, text=True)  # fmt: skip
         rates[name] = json.loads(done.stdout.strip().splitlines()[-1])["steps_per_s"]
     return rates
@@ -142,6 +147,8 @@ def official_rates(impls: str, python: str, size: str, threads: int) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=["saw"],
+                        choices=["saw", "hiql", "gcivl", "gciql", "qrl", "crl", "gcbc"])
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=["full", "small"])
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
                         help="default: cpu, and cuda when torch finds a GPU")
@@ -165,42 +172,46 @@ def main(argv=None) -> None:
     if "cuda" in devices and not torch.cuda.is_available():
         parser.error("--devices cuda: torch finds no CUDA GPU here")
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
-    rows = [(device, size, compiled) for device in devices for size in args.sizes for compiled in modes]
-    official = {size: [] for size in args.sizes}
+    rows = [(method, device, size, compiled) for method in args.methods for device in devices for size in args.sizes
+            for compiled in modes]
+    official = {(method, size): [] for method in args.methods for size in args.sizes}
     figures = {row: {"train": [], "update": []} for row in rows}
     with tempfile.TemporaryDirectory() as tmp:
         dataset = write_dataset(tmp)
         for round_ in range(args.rounds):
-            for size in args.sizes if args.official else []:
-                rates = official_rates(args.official, args.official_python, size, args.threads)
-                official[size].append(max(rates.values()))
-                print(f"round {round_ + 1}  {size:5s} official JAX update: "
+            for method, size in official if args.official else []:
+                rates = official_rates(args.official, args.official_python, method, size, args.threads)
+                official[method, size].append(max(rates.values()))
+                print(f"round {round_ + 1}  {method:5s} {size:5s} official JAX update: "
                       + ", ".join(f"{v:.1f} steps/s ({k})" for k, v in rates.items()), flush=True)  # fmt: skip
-            for device, size, compiled in rows:
-                setting = (dataset, size, device, compiled, args.compile_mode, args.threads)
+            for method, device, size, compiled in rows:
+                setting = (method, dataset, size, device, compiled, args.compile_mode, args.threads)
                 train = in_fresh_process(train_rate, *setting, args.iterations)
                 update = in_fresh_process(update_rate, *setting, args.update_steps * SIZES[size][1])
-                figures[device, size, compiled]["train"].append(train)
-                figures[device, size, compiled]["update"].append(update)
+                figures[method, device, size, compiled]["train"].append(train)
+                figures[method, device, size, compiled]["update"].append(update)
                 mode = compiled and (args.compile_mode or "default") or "eager"
-                print(f"round {round_ + 1}  {size:5s} {device:4s} {mode:16s}  train(): {train:8.1f} steps/s   "
+                print(f"round {round_ + 1}  {method:5s} {size:5s} {device:4s} {mode:16s}  train(): {train:8.1f} steps/s   "
                       f"update alone: {update:8.1f} steps/s", flush=True)  # fmt: skip
 
     results = []
     print(f"\nmedians over {args.rounds} round(s), {args.threads} thread(s):")
-    for (device, size, compiled), got in figures.items():
-        row = {"size": size, "device": device, "compiled": compiled and (args.compile_mode or "default"),
+    for (method, device, size, compiled), got in figures.items():
+        row = {"method": method, "size": size, "device": device, "compiled": compiled and (args.compile_mode or "default"),
                "train_steps_per_s": float(np.median(got["train"])), "update_steps_per_s": float(np.median(got["update"])),
-               "train_rounds": got["train"], "update_rounds": got["update"], "reference_jax_cpu": REFERENCE_JAX_CPU[size]}  # fmt: skip
-        versus = f"reference JAX figure {REFERENCE_JAX_CPU[size]:.1f} (other machine)"
-        if official[size] and device == "cpu":
-            row["official_jax_steps_per_s"] = jax = float(np.median(official[size]))
-            row["official_jax_rounds"] = official[size]
+               "train_rounds": got["train"], "update_rounds": got["update"]}  # fmt: skip
+        versus = ""
+        if method == "saw":
+            row["reference_jax_cpu"] = REFERENCE_JAX_CPU[size]
+            versus = f"reference JAX figure {REFERENCE_JAX_CPU[size]:.1f} (other machine)"
+        if official.get((method, size)) and device == "cpu":
+            row["official_jax_steps_per_s"] = jax = float(np.median(official[method, size]))
+            row["official_jax_rounds"] = official[method, size]
             row["update_vs_official"] = row["update_steps_per_s"] / jax
             row["train_vs_official"] = row["train_steps_per_s"] / jax
             versus = f"official JAX {jax:.1f}: update x{row['update_vs_official']:.2f}, train() x{row['train_vs_official']:.2f}"
         results.append(row)
-        print(f"{size:5s} {device:4s} {row['compiled'] or 'eager':16s}  train(): {row['train_steps_per_s']:8.1f}   "
+        print(f"{method:5s} {size:5s} {device:4s} {row['compiled'] or 'eager':16s}  train(): {row['train_steps_per_s']:8.1f}   "
               f"update alone: {row['update_steps_per_s']:8.1f} steps/s   {versus}", flush=True)  # fmt: skip
     report = {"threads": args.threads, "rounds": args.rounds, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
               "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "torch": torch.__version__,

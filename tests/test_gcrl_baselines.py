@@ -17,7 +17,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
-from rllib_ext.algorithms.gcrl import CRLConfig, GCBCConfig, GCIQLConfig, GCIVLConfig, HIQLConfig, QRLConfig, SAWConfig
+from rllib_ext.algorithms.gcrl import CRLConfig, GCBCConfig, GCIQLConfig, GCIVLConfig, HIQLConfig, QRLConfig
 from rllib_ext.algorithms.gcrl.common.goal_sampler import MASKS, GoalSampler
 from rllib_ext.algorithms.gcrl.crl import contrastive_loss
 from rllib_ext.algorithms.gcrl.qrl import iqe_components
