@@ -21,6 +21,7 @@ Not part of the tests (it needs the JAX environment)::
     python -m venv /tmp/jax && /tmp/jax/bin/pip install "jax[cpu]" flax optax distrax ml_collections
     python bench/official_parity.py --impls /path/to/saw/impls --official-python /tmp/jax/bin/python
     python bench/official_parity.py ... --methods hiql qrl --obs-dim 29 --act-dim 8 --json parity.json
+    python bench/official_parity.py --impls /path/to/saw/impls --presets   # every paper preset vs hyperparameters.sh
 
 The defaults are the official networks and batch (512x3 MLPs, batch 1024) on pointmaze dimensions.
 """
@@ -111,6 +112,49 @@ def official_side(args) -> None:
             out[f"{method}|{dtype}|loss|{key}"] = np.asarray(value)
     out["jax_version"] = np.array(jax.__version__)
     np.savez(args.out, **out)
+
+
+# --- presets against the official hyperparameters.sh -------------------------------------------------------
+
+
+def official_commands(impls: str) -> dict:
+    """``{(method, dataset): {flag: value}}`` of every state-based command line in ``impls/hyperparameters.sh``."""
+    import re
+
+    commands = {}
+    with open(os.path.join(impls, "hyperparameters.sh")) as f:
+        for line in f:
+            if not line.startswith("python main.py"):
+                continue
+            dataset = re.search(r"--env_name=(\S+)", line).group(1)
+            method = re.search(r"--agent=agents/(\w+)\.py", line).group(1)
+            if method in METHODS and not dataset.startswith(("visual-", "powderworld")):
+                commands[method, dataset] = {k: float(v) for k, v in re.findall(r"--agent\.(\w+)=(\S+)", line)}
+    return commands
+
+
+def check_presets(impls: str) -> list:
+    """Every official state-based command against ``preset("paper")``: the flags it sets, the defaults it keeps."""
+    from rllib_ext.algorithms.registry import get_algorithm
+
+    renamed = {"discount": "gamma"}
+    problems, commands = [], official_commands(impls)
+    for (method, dataset), flags in sorted(commands.items()):
+        default = get_algorithm(method).algo_class.get_default_config()
+        config = get_algorithm(method).algo_class.get_default_config().training(dataset_name=dataset).preset("paper")
+        alpha = "awr_alpha" if method in ("saw", "gcivl") else "alpha"
+        want = {renamed.get(k, alpha if k == "alpha" else k): v for k, v in flags.items()}
+        keys = ("gamma", "subgoal_steps", "actor_p_trajgoal", "actor_p_randomgoal", "expectile", "awr_alpha", "alpha",
+                "low_alpha", "high_alpha", "kl_alpha")
+        for key in (k for k in keys if hasattr(default, k)):
+            expected = want.get(key, getattr(default, key))
+            if (key == "subgoal_steps" and method not in ("saw", "hiql")) or (key == "gamma" and method == "gcbc"):
+                continue  # only the hierarchical methods read k; GCBC reads no discount
+            if getattr(config, key) != expected:
+                problems.append(f"{method} {dataset}: {key} = {getattr(config, key)}, official {expected}")
+    print(f"presets: {len(commands)} official state-based command lines checked, "
+          f"{len(problems)} differences" + "".join(f"\n  {p}" for p in problems))
+    return problems
 
 
 # --- this library's side ----------------------------------------------------------------------------------
@@ -279,14 +323,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--presets", action="store_true",
+                        help="only compare every paper preset with the official hyperparameters.sh (no JAX needed)")
     parser.add_argument("--official-side", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batch", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.official_side:
         return official_side(args)
+    if args.presets:
+        sys.exit(1 if check_presets(args.impls) else 0)
     if not args.official_python:
-        parser.error("--official-python is required")
+        parser.error("--official-python is required (or --presets)")
 
     import torch
 
