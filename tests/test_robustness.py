@@ -3,6 +3,7 @@ runner, a lost node, a silent server) lose at most one checkpoint interval of wo
 one-line error before Ray starts."""
 
 import csv
+import json
 import math
 import os
 import re
@@ -74,7 +75,7 @@ def test_killed_game_run_resumes_and_damaged_checkpoints_fall_back(tmp_path, ray
     err = capsys.readouterr().err
     assert (f"warning: checkpoint {checkpoints / 'final'} cannot be loaded (learner_group/learner/state.pkl has "
             f"{cut_to} of its {size} bytes); using the older {checkpoints / 'iter_000006'}") in err, err
-    assert __import__("json").loads((tmp_path / "eval" / "result.json").read_text())["checkpoint"] == \
+    assert json.loads((tmp_path / "eval" / "result.json").read_text())["checkpoint"] == \
         str(checkpoints / "iter_000006")
 
     cut = checkpoints / "iter_000007"  # as a copy or a save without atomic rename leaves it: JSON first
@@ -194,36 +195,35 @@ def test_submit_to_a_silent_or_foreign_server_is_a_clear_error(monkeypatch, no_r
 
 
 def test_killed_offline_run_restarts_or_resumes(tmp_path, ray_session, capsys):
-    """GCBC, 8 iterations of 4 gradient steps, checkpoints every 3: killed during iteration 2 (before any
-    checkpoint), the same command starts it again in the same --out; killed again after iteration 4, resume
-    redoes iteration 4 only, and eval of a damaged `final` falls back to `iter_000006`."""
+    """GCBC, 6 iterations of 4 gradient steps, checkpoints every 2: killed after iteration 1 (before any
+    checkpoint), the same command starts it again in the same --out; killed again after iteration 3, resume
+    redoes iteration 3 only, and eval of a damaged `final` falls back to `iter_000004`."""
     from saw_data import DATASET, write_dataset
 
     data = write_dataset(tmp_path / f"{DATASET}.npz", [60, 41, 80])
     out = tmp_path / "run"
-    argv = ["train", "gcbc", "--dataset", DATASET, "--data", data, "--steps", "32", "--eval-episodes", "1",
+    argv = ["train", "gcbc", "--dataset", DATASET, "--data", data, "--steps", "24", "--eval-episodes", "1",
             "--set", "num_steps_per_iteration=4", "--set", "train_batch_size_per_learner=16",
-            "--checkpoint-every", "3", "--out", str(out)]
-    kill_during(argv, "iter    1/8")
+            "--checkpoint-every", "2", "--out", str(out)]
+    kill_during(argv, "iter    1/6")
     assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
     assert main(["resume", str(out)]) == 2
     assert "holds no checkpoint: the run stopped before its first; run its train command again with the same " \
            "--out" in capsys.readouterr().err
-    printed = kill_during(argv, "iter    4/8")
+    printed = kill_during(argv, "iter    3/6")
     assert f"note: {out} holds a run killed before its first checkpoint; starting it again" in printed
-    assert [int(r["training_iteration"]) for r in rows_of(out)] == [1, 2, 3, 4]
+    assert [int(r["training_iteration"]) for r in rows_of(out)] == [1, 2, 3]
     assert main(["resume", str(out)]) == 0
-    assert "from iter_000003 (iteration 3) to iteration 8" in capsys.readouterr().out
+    assert "from iter_000002 (iteration 2) to iteration 6" in capsys.readouterr().out
     rows = rows_of(out)
-    assert [int(r["training_iteration"]) for r in rows] == list(range(1, 9))
-    assert [int(r["steps"]) for r in rows] == [4 * i for i in range(1, 9)]
+    assert [int(r["training_iteration"]) for r in rows] == list(range(1, 7))
+    assert [int(r["steps"]) for r in rows] == [4 * i for i in range(1, 7)]
     checkpoints = out / "checkpoints"
-    cut_to, size = truncate(next((checkpoints / "final" / "learner_group" / "learner" / "rl_module").rglob(
-        "module_state.pkl"), None) or checkpoints / "final" / "learner_group" / "learner" / "state.pkl")
+    truncate(next((checkpoints / "final" / "learner_group").rglob("module_state.pkl")))
     assert main(["eval", str(checkpoints / "final"), "--episodes", "1", "--out", str(tmp_path / "eval")]) == 0
-    assert f"cannot be loaded" in capsys.readouterr().err
-    assert __import__("json").loads((tmp_path / "eval" / "result.json").read_text())["checkpoint"] == \
-        str(checkpoints / "iter_000006")
+    assert f"warning: checkpoint {checkpoints / 'final'} cannot be loaded (learner_group/" in capsys.readouterr().err
+    assert json.loads((tmp_path / "eval" / "result.json").read_text())["checkpoint"] == \
+        str(checkpoints / "iter_000004")
 
 
 def test_implausible_data_warns(tmp_path, no_ray_start, capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from rllib_ext.algorithms.registry import ALGORITHMS, GAME, OFFLINE, PRESETS, get_algorithm
-from rllib_ext.app.run_folder import CHECKPOINT_EVERY, CHECKPOINT_MINUTES
+from rllib_ext.app.run_folder import CHECKPOINT_EVERY, CHECKPOINT_MINUTES, KEEP_NUMBERED
 
 EPILOG = """examples:
   rllib-ext train ppo --env ipd --preset small --iterations 40
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-minutes", type=float, default=CHECKPOINT_MINUTES, metavar="M",
                        help=f"also checkpoint once M minutes have passed since the last checkpoint (default "
                        f"{CHECKPOINT_MINUTES:g}; 0 = off). A killed run loses at most the work since its last "
-                       "checkpoint; the final one is always saved, the newest 3 periodic ones are kept")
+                       f"checkpoint; the final one is always saved, the newest {KEEP_NUMBERED} periodic ones are kept")
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
 
     rs = sub.add_parser(
