@@ -50,6 +50,9 @@ def plot_offline(rows: Rows, title: str, target: Path) -> Path:
     for key in losses:
         _curve(ax, rows, "steps", key, key.split("/", 1)[1])
     ax.set(xlabel="gradient steps", ylabel="loss", title="losses")
+    scales = [abs(r[k]) for r in rows for k in losses if isinstance(r.get(k), float) and math.isfinite(r[k]) and r[k]]
+    if scales and max(scales) > 100 * min(scales):  # terms of very different sizes (QRL's value loss ~500)
+        ax.set_yscale("symlog", linthresh=min(1.0, max(min(scales), 1e-3)))
     if values:
         ax = axes[0][1]
         _curve(ax, rows, "steps", values[0], "mean V(s, g)")
