@@ -20,7 +20,6 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from torch import nn
 
-from rllib_ext.algorithms.gcrl.common.dataset import shortest_episode
 from rllib_ext.algorithms.gcrl.common.gcrl import GCRL, GCRLConfig, is_dims, is_int, is_number
 from rllib_ext.algorithms.gcrl.common.goal_sampler import ACTOR_GOALS, MASKS, SUBPOLICY_GOALS, VALUE_GOALS, WAYPOINTS
 from rllib_ext.algorithms.gcrl.common.losses import (
@@ -46,6 +45,7 @@ from rllib_ext.algorithms.gcrl.common.torch_rl_module import GCRLTorchRLModule
 class HIQLConfig(GCRLConfig):
     """HIQL's settings: the family's (``GCRLConfig``) plus these; defaults are the official ``get_config()``."""
 
+    HIERARCHICAL = True
     PRESETS = {  # hyperparameters.sh (alphas 3/3 everywhere else)
         "humanoidmaze": dict(subgoal_steps=100),
         "cube": dict(subgoal_steps=10),
@@ -78,12 +78,6 @@ class HIQLConfig(GCRLConfig):
             ("rep_dim", is_int(self.rep_dim, 1), ">= 1 (an integer)"),
             ("value_hidden_dims", is_dims(self.value_hidden_dims), "a non-empty sequence of positive integers"),
         ]
-
-    def method_error(self, dataset):
-        if self.subgoal_steps > shortest_episode(dataset):
-            return (f"`subgoal_steps` ({self.subgoal_steps}) is larger than the shortest episode "
-                    f"({shortest_episode(dataset)} transitions) of {self.dataset_path!r}")
-        return None
 
     @override(GCRLConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

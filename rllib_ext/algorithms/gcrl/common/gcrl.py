@@ -75,6 +75,9 @@ class GCRLConfig(AlgorithmConfig):
     applies the dataset's deltas.
     """
 
+    HIERARCHICAL = False
+    """The method reads ``subgoal_steps`` (waypoints ``k`` steps ahead), which no episode may be shorter than."""
+
     PRESETS: Dict[str, Dict[str, Any]] = {}
     """The method's per-dataset deltas, by dataset pattern (``"cube"``, ``"cube-single"``, ``"stitch"``; ``presets.py``)."""
 
@@ -189,6 +192,9 @@ class GCRLConfig(AlgorithmConfig):
             dataset = datasets.load(self.dataset_path)
         except (OSError, ValueError) as e:
             return f"`dataset_path` cannot be used: {e}"
+        if self.HIERARCHICAL and self.subgoal_steps > datasets.shortest_episode(dataset):
+            return (f"`subgoal_steps` ({self.subgoal_steps}) is larger than the shortest episode "
+                    f"({datasets.shortest_episode(dataset)} transitions) of {self.dataset_path!r}")
         return self.method_error(dataset)
 
 
