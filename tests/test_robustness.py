@@ -153,9 +153,10 @@ def test_user_mistakes_get_one_line_before_ray_starts(argv, message, tmp_path, n
     assert last.startswith(f"rllib-ext {argv[0]}: error: ") and fill(message) in last, last
 
 
-def test_submit_to_a_silent_or_foreign_server_is_a_clear_error(monkeypatch, no_ray_start, capsys):
-    """A socket that accepts connections and never answers: an error after HTTP_TIMEOUT_S (2 s here, 20 s by
-    default); an HTTP server that is not a Ray dashboard: an error at once."""
+def test_silent_or_foreign_servers_are_a_clear_error(monkeypatch, no_ray_start, capsys):
+    """A socket that accepts connections and never answers: for `submit` an error after HTTP_TIMEOUT_S (2 s
+    here, 20 s by default), as a Ray address for `train` after 5 s (ray.init would wait for ever); an HTTP
+    server that is not a Ray dashboard: an error at once."""
     import http.server
     import socket
     import threading
@@ -186,6 +187,11 @@ def test_submit_to_a_silent_or_foreign_server_is_a_clear_error(monkeypatch, no_r
         assert time.perf_counter() - start < 10
         assert (f"rllib-ext submit: error: {silent_url} accepted the connection but sent no answer to GET "
                 "/api/version within 2 s") in capsys.readouterr().err
+        start = time.perf_counter()
+        assert main(["train", "ppo", "--env", "ipd", "--address", silent_url.split("//")[1]]) == 2
+        assert time.perf_counter() - start < 15
+        assert (f"rllib-ext train: error: {silent_url.split('//')[1]} accepted the connection but sent no answer "
+                "within 5 s") in capsys.readouterr().err
         web_url = f"http://127.0.0.1:{web.server_address[1]}"
         assert main(["submit", "--address", web_url, "--", "train", "ppo", "--env", "ipd"]) == 2
         assert f"rllib-ext submit: error: {web_url} answers, but not as a Ray dashboard" in capsys.readouterr().err
