@@ -470,7 +470,8 @@ def test_reciprocator_on_a_users_pettingzoo_game(ray_session):
 
 def test_default_config_trains_on_two_cpus_and_game_metrics_do_not_depend_on_the_runner(ray_session):
     """``ReciprocatorConfig()`` with no settings: IPD, 64 games on the local env runner, one episode of every
-    game per batch; it asks Ray for one CPU and trains. RLlib's own env runner logs the same game metrics."""
+    game per batch; it asks Ray for one CPU and trains. RLlib's own env runner logs the same game metrics.
+    Without a Reciprocator there is no warm-up."""
     config = ReciprocatorConfig()
     assert Reciprocator.default_resource_request(config).required_resources.get("CPU", 0) <= 2
     keys = {}
@@ -486,3 +487,8 @@ def test_default_config_trains_on_two_cpus_and_game_metrics_do_not_depend_on_the
         finally:
             algo.stop()
     assert keys[None] == keys[MultiAgentEnvRunner] and ("player_1", "reward_per_step") in keys[None]
+    algo = ReciprocatorConfig().training(agent_types=["naive", "naive"], warmup_episodes=2).build_algo()
+    try:  # warm-up only with a Reciprocator (official CoinsTrainer): naive learners update at once
+        assert np.isfinite(algo.train()["learners"]["player_0"]["policy_loss"])
+    finally:
+        algo.stop()
