@@ -210,7 +210,7 @@ def test_killed_offline_run_restarts_or_resumes(tmp_path, ray_session, capsys):
     out = tmp_path / "run"
     argv = ["train", "gcbc", "--dataset", DATASET, "--data", data, "--steps", "24", "--eval-episodes", "1",
             "--set", "num_steps_per_iteration=4", "--set", "train_batch_size_per_learner=16",
-            "--checkpoint-every", "2", "--out", str(out)]
+            "--set", "evaluation_interval=3", "--checkpoint-every", "2", "--out", str(out)]
     kill_during(argv, "iter    1/6")
     assert not (out / "checkpoints").exists() or not any((out / "checkpoints").iterdir())
     assert main(["resume", str(out)]) == 2

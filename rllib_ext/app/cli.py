@@ -192,7 +192,7 @@ def cmd_train(args) -> int:
         raise ValueError("--checkpoint-every and --checkpoint-minutes must be >= 0 (0 turns that trigger off), got "
                          f"{args.checkpoint_every} and {args.checkpoint_minutes:g}")
     iterations = -(-budget // config.num_steps_per_iteration) if offline else budget
-    if offline:
+    if offline and not _is_set(args, "evaluation_interval"):
         config.evaluation(evaluation_interval=max(1, iterations // 10))
     out = Path(args.out or f"runs/{args.algo}-{target}-{time.strftime('%Y%m%d-%H%M%S')}")
     RunFolder(out)  # refuses a non-empty folder before Ray starts
@@ -231,6 +231,11 @@ def _check_data_fits_env(config) -> None:
         raise ValueError(f"dataset file {config.dataset_path}: {e}") from None
     for warning in warnings:
         print(f"warning: dataset file {config.dataset_path}: {warning}", file=sys.stderr)
+
+
+def _is_set(args, key: str) -> bool:
+    """Whether ``--set KEY=...`` was given."""
+    return any(s.partition("=")[0].strip() == key for s in args.sets)
 
 
 def _agents(args) -> Optional[List[str]]:
@@ -292,7 +297,7 @@ def _search_setup(args):
         # Every iteration is evaluated (Tune's scheduler and searcher need the metric each time), in
         # the trial's own process unless --set eval_num_workers=N says otherwise.
         config.evaluation(evaluation_interval=1)
-        if not any(s.strip().startswith("eval_num_workers") for s in args.sets):
+        if not _is_set(args, "eval_num_workers"):
             config.training(eval_num_workers=1)
         label, metric = args.dataset, "evaluation/success"
     else:
