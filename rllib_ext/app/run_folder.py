@@ -30,7 +30,8 @@ class BadCheckpoint(Exception):
 
 
 class RunFolder:
-    """Writes a run's artefacts into ``path`` (which must be new or empty: nothing is overwritten)."""
+    """Writes a run's artefacts into ``path``, which must be new, empty, or hold a run killed before its first
+    checkpoint (started again): nothing of value is overwritten."""
 
     def __init__(self, path: os.PathLike):
         self.path = Path(path).absolute()
