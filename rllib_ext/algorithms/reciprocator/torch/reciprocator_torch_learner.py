@@ -54,18 +54,7 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
         super().build()
         compile_forward_train(self)
         config = self.config
-        reciprocators = config.reciprocator_ids()
-        obs_space = self.module[config.agent_ids()[0]].unwrapped().observation_space
-        self.reciprocal_reward_connector = ReciprocalRewardConnector(
-            reciprocators={aid: aid for aid in reciprocators},
-            estimator=config.build_estimator(obs_dim=int(np.prod(obs_space.shape)), device=str(self._device)),
-            gamma=config.gamma,
-            kind=config.resolved_reciprocal_reward_type(),
-            weight=config.reciprocal_reward_schedule(),
-            normalize_reward=config.normalize_reciprocal_reward,
-            fit_schedule=config.fit_schedule(),
-            agent_ids=config.agent_ids(),
-        ) if reciprocators else None
+        self._reciprocal_reward_connector = None  # built on first use (only the estimator's host uses it)
         pipeline = self._learner_connector
         if pipeline is None:
             return
@@ -127,6 +116,25 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
         whole = super()._create_iterator_if_necessary(
             training_data=training_data, num_epochs=1, minibatch_size=None, shuffle_batch_per_epoch=False, **kwargs)
         return [batch for batch in whole for _ in range(num_epochs)]
+
+    @property
+    def reciprocal_reward_connector(self):
+        """The ``ReciprocalRewardConnector`` holding the influence estimator (None without Reciprocators), on
+        this learner's device; built on first use, so only the learner that hosts the estimator builds it."""
+        config = self.config
+        if self._reciprocal_reward_connector is None and config.reciprocator_ids():
+            obs_space = self.module[config.agent_ids()[0]].unwrapped().observation_space
+            self._reciprocal_reward_connector = ReciprocalRewardConnector(
+                reciprocators={aid: aid for aid in config.reciprocator_ids()},
+                estimator=config.build_estimator(obs_dim=int(np.prod(obs_space.shape)), device=str(self._device)),
+                gamma=config.gamma,
+                kind=config.resolved_reciprocal_reward_type(),
+                weight=config.reciprocal_reward_schedule(),
+                normalize_reward=config.normalize_reciprocal_reward,
+                fit_schedule=config.fit_schedule(),
+                agent_ids=config.agent_ids(),
+            )
+        return self._reciprocal_reward_connector
 
     def shaped_rewards(self, obs, actions, rewards):
         """Every Reciprocator's weighted reciprocal reward ``[B, T]`` for a whole joint batch
