@@ -162,6 +162,15 @@ def test_config_validation():
         ReciprocatorConfig().environment("ipd").training(agent_types=["random", "always_defect"]).validate()
     with pytest.raises(ValueError, match="policy_activation"):
         ReciprocatorConfig().environment("ipd").training(policy_activation="gelu").validate()
+    with pytest.raises(ValueError, match="normalize_returns=True and use_kl_loss=False"):
+        ReciprocatorConfig().training(normalize_returns=False).validate()
+    # The batch is one episode of every game, split across the learners, unless set by hand.
+    config = ReciprocatorConfig().environment("ipd", env_config={"num_steps": 16}).learners(num_learners=2)
+    config.validate()
+    assert (config.train_batch_size_per_learner, config.minibatch_size, config.num_env_runners) == (64 * 16 // 2,) * 2 + (0,)
+    config = ReciprocatorConfig().training(train_batch_size_per_learner=640)
+    config.validate()
+    assert config.minibatch_size == 640
 
 
 def player_specs(config):
