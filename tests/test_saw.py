@@ -9,7 +9,6 @@ pointmaze-medium so that the env of the name (2-d observations, 2-d actions) mat
 import math
 import pickle
 import resource
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -493,67 +492,3 @@ def test_registered_for_tune_and_config_survives_its_dict_round_trip(dataset_pat
     for key in ("dataset_path", "dataset_name", "expectile", "awr_alpha", "tau", "value_hidden_dims", "env", "env_config"):
         assert getattr(copy, key) == getattr(config, key), key
     copy.validate()
-
-
-# The CI learning test (SAW against GCBC at CI size). The small preset alone needs ~20k steps
-# (~10 min of SAW on 2 cores) to separate SAW from GCBC: on a 1000-episode dataset SAW reached
-# 0.22 / 0.44 / 0.80 at 5k / 10k / 20k steps (seed 0; seed 1: 0.69 at 20k), GCBC 0.22 / 0.00 at 20k
-# (seeds 0 / 1). With a faster learning rate (both) and target update (SAW; LEARNING_OVERRIDES) SAW gets there in a few thousand steps. Measured with this code and these settings
-# (300-episode dataset of seed 0, 10 episodes per task, training seeds 0 / 1 / 2):
-#   at 6k steps (the test):  SAW  0.80 / 0.60 / 0.96     GCBC 0.26 / 0.26 / 0.18
-#   at every evaluation (seed 0: each 1k steps, SAW to 7k, GCBC to 8k; seeds 1, 2: 2k, 4k, 6k):
-#     SAW  0.40-0.90 / 0.60 / 0.60-0.96 (0.60 or more from 3k steps on)
-#     GCBC 0.04-0.40 / 0.16-0.40 / 0.18-0.42
-# SAW always solved tasks 1, 2 and 5, sometimes 3 and 4; GCBC rarely more than two tasks. Thresholds:
-# SAW >= 0.5 (lowest measured 0.60) and at least 0.2 above GCBC (lowest measured gap at 6k: 0.34).
-LEARNING_EPISODES = 300
-LEARNING_STEPS = 6000
-LEARNING_OVERRIDES = {SAWConfig: dict(lr=1e-3, tau=0.02), GCBCConfig: dict(lr=1e-3)}
-LEARNING_EVAL_EPISODES = 10
-SAW_MIN_SUCCESS = 0.5
-MIN_MARGIN_OVER_GCBC = 0.2
-
-
-def learning_run(config_class, dataset_path: str, seed: int = 0) -> dict:
-    """Train ``config_class`` (small preset + LEARNING_OVERRIDES) for LEARNING_STEPS; final evaluation."""
-    torch.set_num_threads(1)
-    config = (
-        config_class()
-        .training(dataset_path=dataset_path, num_steps_per_iteration=1000, eval_num_workers=1)
-        .preset("small")
-        .training(**LEARNING_OVERRIDES[config_class])
-        .evaluation(evaluation_interval=LEARNING_STEPS // 1000, evaluation_duration=LEARNING_EVAL_EPISODES)
-        .debugging(seed=seed)
-    )
-    algo = config.build_algo()
-    try:
-        for _ in range(LEARNING_STEPS // 1000):
-            result = algo.train()
-    finally:
-        algo.stop()
-    return result[EVALUATION_RESULTS]
-
-
-def test_saw_beats_gcbc_on_pointmaze_medium(tmp_path_factory, ray_session):
-    """SAW clearly above GCBC on the same budget (CI size, ~6.5 min on 2 cores).
-
-    A locally generated 300-episode pointmaze-medium-navigate dataset, the ``small`` preset, 6k
-    gradient steps each, 10 evaluation episodes per task. On top of the preset: ``lr=1e-3`` (preset 3e-4)
-    for both, and for SAW ``tau=0.02`` (target-value EMA rate, preset 0.005), so that the
-    value function, and with it SAW, learns within the CI budget. GCBC trains in a Ray task on the
-    second core while SAW trains here.
-    """
-    import ray
-
-    from envs.ogbench.datagen import generate_dataset
-
-    path = str(tmp_path_factory.mktemp("pointmaze") / f"{DATASET}.npz")
-    generate_dataset(DATASET, LEARNING_EPISODES, path, seed=0, progress=False, num_workers=2)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test module is not importable there
-    gcbc = ray.remote(num_cpus=1)(learning_run).remote(GCBCConfig, path)
-    saw = learning_run(SAWConfig, path)
-    gcbc = ray.get(gcbc)
-    success = {"saw": saw["success"], "gcbc": gcbc["success"]}
-    print(f"\nsuccess after {LEARNING_STEPS} steps: {success}")  # seen with pytest -s
-    assert success["saw"] >= SAW_MIN_SUCCESS, (success, saw)
-    assert success["saw"] - success["gcbc"] >= MIN_MARGIN_OVER_GCBC, (success, saw, gcbc)

@@ -1,0 +1,83 @@
+"""The offline family learns: every method on one locally generated pointmaze-medium-navigate dataset.
+
+A 300-episode dataset (``generate_dataset``, seed 0), the ``small`` preset with ``lr=1e-3`` (preset 3e-4) and, for
+the methods with target networks, ``tau=0.02`` (preset 0.005), so that the values learn within the CI budget;
+10 evaluation episodes per task (2 for the short runs). The runs are Ray tasks, two at a time on the 2-core CI machine, longest first.
+SAW and HIQL (2k steps) must clearly beat GCBC (6k steps); GCIVL, GCIQL, QRL and CRL get a short run that must
+train with finite losses, and their success is printed (``pytest -s``). The thresholds
+come from ``bench/offline_learning.py`` runs with these settings (the measurements are listed below).
+"""
+
+import sys
+
+import numpy as np
+
+from ray.rllib.utils.metrics import EVALUATION_RESULTS, LEARNER_RESULTS
+
+from rllib_ext.algorithms.registry import get_algorithm
+from rllib_ext.utils.overrides import apply_overrides
+from saw_data import DATASET
+
+EPISODES = 300
+OVERRIDES = ("lr=1e-3", "tau=0.02")
+STEPS = {"saw": 2000, "hiql": 2000, "gcbc": 6000, "qrl": 500, "gciql": 1000, "crl": 500, "gcivl": 1000}
+"""Gradient steps per method, in the order the runs are started (longest first)."""
+EVAL_EPISODES = {"saw": 10, "hiql": 10, "gcbc": 10}
+"""Evaluation episodes per task; 2 for the methods only checked to train."""
+
+# Measured with `bench/offline_learning.py --methods saw hiql gcbc --seeds 0 1 --steps 6000 --set lr=1e-3
+# --set tau=0.02` on this dataset (the runs are deterministic: the test's seed-0 runs repeat these numbers),
+# success at each 1k steps, training seeds 0 / 1:
+#   SAW    0.28 0.66 0.78 0.72 0.74 0.62  /  0.30 0.62 0.60 0.62 0.62 0.64   (tasks 1, 2, 5; sometimes some of 3)
+#   HIQL   0.38 0.60 0.60 0.60 0.62 0.60  /  0.54 0.60 0.60 0.60 0.60 0.60   (tasks 1, 2, 5)
+#   GCBC   0.20 0.32 0.28 0.04 0.40 0.26  /  0.38 0.40 0.02 0.16 0.10 0.26   (rarely more than task 5)
+# The short runs (seed 0, 10 episodes per task) reached: GCIQL 0.20 at 2k steps, CRL 0.12 and QRL 0.02 at 1k,
+# GCIVL 0.00 at 2k (its value needs longer: 0.60 from 24k steps on, docs/results.md).
+MIN_SUCCESS = {"saw": 0.5, "hiql": 0.5}
+"""SAW and HIQL at 2k steps: lowest measured 0.60 (from 2k steps on, both seeds)."""
+MIN_MARGIN_OVER_GCBC = 0.2
+"""GCBC at 6k steps: 0.26 in both seeds (at most 0.40 at any evaluation), so the measured margins are >= 0.34."""
+
+
+def learning_run(method: str, dataset_path: str, seed: int = 0) -> dict:
+    """``method`` with the small preset and OVERRIDES for ``STEPS[method]`` steps; the final evaluation."""
+    import torch
+
+    torch.set_num_threads(1)
+    per_iteration = min(1000, STEPS[method])
+    config = (get_algorithm(method).algo_class.get_default_config()
+              .training(dataset_path=dataset_path, num_steps_per_iteration=per_iteration, eval_num_workers=1)
+              .preset("small"))
+    apply_overrides(config, [o for o in OVERRIDES if hasattr(config, o.split("=")[0])])
+    iterations = STEPS[method] // per_iteration
+    config.evaluation(evaluation_interval=iterations, evaluation_duration=EVAL_EPISODES.get(method, 2))
+    config.debugging(seed=seed)
+    algo = config.build_algo()
+    finite = True
+    try:
+        for _ in range(iterations):
+            result = algo.train()
+            finite &= all(np.isfinite(v) for k, v in result[LEARNER_RESULTS]["default_policy"].items()
+                          if k.endswith("loss"))
+    finally:
+        algo.stop()
+    return dict(result[EVALUATION_RESULTS], finite_losses=bool(finite))
+
+
+def test_every_method_learns_on_pointmaze_medium(tmp_path_factory, ray_session):
+    import ray
+
+    from envs.ogbench.datagen import generate_dataset
+
+    path = str(tmp_path_factory.mktemp("pointmaze") / f"{DATASET}.npz")
+    generate_dataset(DATASET, EPISODES, path, seed=0, progress=False, num_workers=2)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test module is not importable there
+    run = ray.remote(num_cpus=1)(learning_run)
+    results = dict(zip(STEPS, ray.get([run.remote(method, path) for method in STEPS])))
+    success = {m: round(r["success"], 2) for m, r in results.items()}
+    print(f"\nsuccess after {STEPS} steps: {success}")  # seen with pytest -s
+    assert all(r["finite_losses"] for r in results.values()), results
+    for method, floor in MIN_SUCCESS.items():
+        assert success[method] >= floor, (method, success)
+    for method in ("saw", "hiql"):
+        assert success[method] - success["gcbc"] >= MIN_MARGIN_OVER_GCBC, (method, success)
