@@ -96,12 +96,13 @@ def test_failing_job_is_reported_with_its_exit_code(cluster, tmp_path):
 
 
 def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_path):
-    done = submit(cluster, "--no-requirements", "--", "tune", "ppo", *SMALL_IPD, "--samples", "4", "--iterations", "2",
+    # 3 concurrent 1-CPU trials do not fit on one node (head 1 CPU, node 1 2 CPUs)
+    done = submit(cluster, "--no-requirements", "--", "tune", "ppo", *SMALL_IPD, "--samples", "3", "--iterations", "1",
                   "--max-concurrent", "3", "--storage", str(tmp_path), "--name", "search")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with open(tmp_path / "search" / "trials.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 4 and all(int(r["iterations"]) >= 1 for r in rows)
+    assert len(rows) == 3 and all(int(r["iterations"]) >= 1 for r in rows)
     # Both nodes share this machine's IP, so ask Ray's state API which node ran each trial's actor.
     query = ("import json; from ray.util.state import list_actors; "
              f"print(json.dumps([a.node_id for a in list_actors(address='{cluster.dashboard}', "
@@ -109,7 +110,7 @@ def test_tune_search_through_submit_places_trials_on_both_nodes(cluster, tmp_pat
     nodes = subprocess.run([sys.executable, "-c", query], env=cluster.env, capture_output=True, text=True, timeout=60)
     assert nodes.returncode == 0, nodes.stderr[-2000:]
     node_ids = json.loads(nodes.stdout.strip().splitlines()[-1])
-    assert len(node_ids) >= 4 and len(set(node_ids)) == 2, node_ids
+    assert len(node_ids) >= 3 and len(set(node_ids)) == 2, node_ids
 
 
 def test_tune_search_survives_a_lost_node(cluster, tmp_path):
