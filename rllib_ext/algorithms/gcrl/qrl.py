@@ -162,8 +162,9 @@ class QRLTorchRLModule(GCRLTorchRLModule):
         phi_s, phi_next, phi_g = phi[:n], phi[n : 2 * n], phi[2 * n :]
         pred_next = phi_s + self.dynamics(torch.cat([phi_s, a], dim=-1))  # predicts the change of the latent
         mu = self.actor(s, g)
+        phi_actor_s = phi_s.detach()  # the actor's term sees phi frozen
         with torch.no_grad():
-            phi_actor_s, phi_actor_g = self.value.embed(torch.cat([s, g])).chunk(2)
+            phi_actor_g = self.value.embed(g)
         frozen_next = phi_actor_s + call_frozen(self.dynamics, torch.cat([phi_actor_s, mu.clamp(-1, 1)], dim=-1))
         return {
             "actor_means": mu,
