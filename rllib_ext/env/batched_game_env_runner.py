@@ -218,7 +218,7 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
             dist = dist.to_deterministic()
         acts = dist.sample()
         return (
-            acts.cpu().numpy().astype(np.int64),
+            acts.cpu().numpy(),  # int64 for discrete actions; continuous ones (M-FOS) stay floats
             dist.logp(acts).cpu().numpy() if explore else np.zeros(len(acts), np.float32),
             logits.cpu().numpy(),
             state,
@@ -252,7 +252,7 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
 
     def _log_round(self, module_of, actions, rewards, infos) -> None:
         """Step counters (PPO's sampling loop reads them), episode returns and game metrics."""
-        B, T, N = actions.shape
+        B, T, N = rewards.shape
         env_steps = B * T
         m = self.metrics
         m.log_value(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")

@@ -1,5 +1,5 @@
-"""The Reciprocator's learner: RLlib's PPO torch learner with the official code's targets and the
-reward-influence connector in its pipeline."""
+"""The official PPO learner (the Reciprocator's and M-FOS's: RLlib's PPO torch learner with the official code's
+update and targets) and the Reciprocator's learner, which also hosts the influence estimator."""
 
 import numpy as np
 import torch
@@ -35,26 +35,24 @@ STOCK_PIECES = [
 ``EpisodesToBatchInBulk`` stands in for."""
 
 
-class ReciprocatorTorchLearner(PPOTorchLearner):
-    """PPO learner with the official update and targets; one learner also hosts the influence estimator.
+class OfficialPPOTorchLearner(PPOTorchLearner):
+    """RLlib's PPO torch learner with the official code's update and targets (the Reciprocator's and
+    M-FOS's official PPO: ``src/agents/ppo.py`` of both repositories).
 
     Pipeline: RLlib's batching pieces -> ``NormalizedMonteCarloReturns`` (with ``normalize_returns``, the
     official targets) or RLlib's GAE -> ``DropMaskedRows``. With ``bulk_learner_batch`` (and
     ``normalize_returns``, and no custom learner pieces) ``EpisodesToBatchInBulk`` stands in for the batching
     pieces from ``AddOneTsToEpisodesAndTruncate`` to ``BatchIndividualItems`` (the same batch, built with
     array operations; it runs those pieces itself when the episodes are not whole and of one length).
-
-    The rewards arrive shaped: ``Reciprocator.training_step`` asks one learner (``shaped_rewards``) for the
-    Reciprocators' reciprocal rewards of the whole joint batch before RLlib splits it across the learners.
     ``ppo_update`` picks the official update (``compute_loss_for_module``, ``_create_iterator_if_necessary``)
-    or RLlib's.
+    or RLlib's. Reads the config's ``normalize_returns``, ``center_returns``, ``bulk_learner_batch`` and
+    ``ppo_update`` besides PPO's settings.
     """
 
     def build(self) -> None:
         super().build()
         compile_forward_train(self)
         config = self.config
-        self._reciprocal_reward_connector = None  # built on first use (only the estimator's host uses it)
         pipeline = self._learner_connector
         if pipeline is None:
             return
@@ -116,6 +114,18 @@ class ReciprocatorTorchLearner(PPOTorchLearner):
         whole = super()._create_iterator_if_necessary(
             training_data=training_data, num_epochs=1, minibatch_size=None, shuffle_batch_per_epoch=False, **kwargs)
         return [batch for batch in whole for _ in range(num_epochs)]
+
+
+class ReciprocatorTorchLearner(OfficialPPOTorchLearner):
+    """The official PPO learner; one learner also hosts the influence estimator.
+
+    The rewards arrive shaped: ``Reciprocator.training_step`` asks one learner (``shaped_rewards``) for the
+    Reciprocators' reciprocal rewards of the whole joint batch before RLlib splits it across the learners.
+    """
+
+    def build(self) -> None:
+        super().build()
+        self._reciprocal_reward_connector = None  # built on first use (only the estimator's host uses it)
 
     @property
     def reciprocal_reward_connector(self):

@@ -1,0 +1,1 @@
+"""M-FOS's torch RLModule."""
