@@ -4,6 +4,8 @@ import pytest
 import ray
 import torch
 
+import envs.ogbench  # noqa: F401  (before anything imports mujoco: pixel envs render headless, envs/ogbench/rendering.py)
+
 # One intra-op thread: the 2-core CI machine runs Ray workers beside the test process, and the
 # learning tests' thresholds were measured this way.
 torch.set_num_threads(1)

@@ -65,8 +65,9 @@ def test_what_cannot_be_generated():
         dataset_spec("antmaze-large-navigate-v0")
     with pytest.raises(ValueError, match="expert locomotion policies"):
         dataset_spec("humanoidmaze-giant-stitch-v0")
-    with pytest.raises(ValueError, match="renderer"):
-        dataset_spec("visual-cube-single-play-v0")
+    assert dataset_spec("visual-cube-triple-play-v0").num_episodes == 3000  # pixel twins of the play datasets
+    with pytest.raises(ValueError, match="expert locomotion policies"):
+        dataset_spec("visual-antmaze-large-navigate-v0")
     with pytest.raises(ValueError, match="not implemented|are implemented"):
         dataset_spec("cube-single-noisy-v0")
     with pytest.raises(ValueError, match="unknown dataset 'foo-v0'; supported: pointmaze-medium-navigate-v0"):
@@ -235,7 +236,9 @@ BAD_FILES = {
     "2-d terminals": (_with(terminals=np.ones((6, 1))), r"'terminals' must be 1-d"),
     "row counts": (_with(actions=np.zeros((5, 2))), r"row counts differ: \{'observations': 6, 'actions': 5"),
     "no rows": (_with(observations=np.zeros((0, 2)), actions=np.zeros((0, 2)), terminals=np.zeros(0)), "no rows"),
-    "pixel observations": (_with(observations=np.zeros((6, 2), np.uint8)), "'observations' has dtype uint8"),
+    "uint8 observations that are no images": (_with(observations=np.zeros((6, 2), np.uint8)),
+                                              r"uint8 'observations' must be images \[rows, height, width, channels\]"),
+    "integer observations": (_with(observations=np.zeros((6, 2), np.int16)), "'observations' has dtype int16"),
     "integer actions": (_with(actions=np.zeros((6, 2), np.int32)), "'actions' has dtype int32"),
     "nan": (_with(observations=np.where(np.eye(6, 2) > 0, np.nan, 1.0)),
             r"'observations' has NaN or inf in 2 rows \(first: row 0\)"),
@@ -260,8 +263,8 @@ def test_load_dataset_refuses(tmp_path, case):
 def test_load_dataset_refuses_files_that_are_not_npz_archives(tmp_path):
     with pytest.raises(ValueError, match="nope.npz does not exist"):
         load_dataset(tmp_path / "nope.npz")
-    with pytest.raises(ValueError, match="is a directory"):
-        load_dataset(tmp_path)
+    with pytest.raises(ValueError, match=r"dataset folder .*: missing observations.npy, actions.npy, terminals.npy"):
+        load_dataset(tmp_path)  # a folder is the .npy layout
     (tmp_path / "text.npz").write_text("observations,actions\n1,2\n")
     with pytest.raises(ValueError, match="text.npz is not a readable .npz archive"):
         load_dataset(tmp_path / "text.npz")
@@ -333,7 +336,7 @@ def test_evaluation_refuses_bad_input():
         evaluate_goal_conditioned(lambda o, g: np.zeros((len(o), 3)), MAZE, 1, num_workers=1)
     with pytest.raises(ValueError, match="unknown OGBench dataset name"):
         evaluate_goal_conditioned(lambda o, g: o, "pointmaze-medium-v0", 1)
-    with pytest.raises(ValueError, match="only state-based"):
-        evaluate_goal_conditioned(lambda o, g: o, "visual-cube-single-play-v0", 1)
+    with pytest.raises(ValueError, match="only continuous-action"):
+        evaluate_goal_conditioned(lambda o, g: o, "powderworld-easy-play-v0", 1)
     with pytest.raises(ValueError, match="episodes_per_task must be >= 1"):
         evaluate_goal_conditioned(lambda o, g: o, MAZE, 0)

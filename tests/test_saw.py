@@ -353,7 +353,7 @@ def test_presets_follow_the_paper_table():
     assert preset(SAWConfig, DATASET, "small", lr=1e-3, kl_alpha=0.5).lr == 1e-3
     assert preset(SAWConfig, "cube-single-play-v0", lr=1e-3, kl_alpha=0.5).kl_alpha == 0.3
     with pytest.raises(ValueError, match="no preset for dataset"):
-        preset(SAWConfig, "visual-cube-single-play-v0")
+        preset(SAWConfig, "powderworld-easy-play-v0")
 
 
 @pytest.mark.parametrize(

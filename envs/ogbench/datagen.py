@@ -14,6 +14,10 @@ cube-{single,double}-play, scene-play,        1000 x 1001 steps   1.10M      ~55
 puzzle-{3x3,4x4}-play                                                        (cube-single; scene is slower)
 cube-triple-play, puzzle-4x5-play             3000 x 1001 steps   3.30M      3x the above
 cube-quadruple-play, puzzle-4x6-play          5000 x 1001 steps   5.51M      5x the above
+visual-{cube-*,scene,puzzle-*}-play           as the state twin   as above   rendering: ~0.2-0.35 CPU-s per
+                                                                             64x64 frame on a CPU (~100 core-
+                                                                             hours per 1.1M rows): a GPU
+                                                                             machine's or a cluster's job
 ============================================  ==================  =========  ==============================
 
 Times and throughput: ``docs/performance.md``.
@@ -25,17 +29,25 @@ Times and throughput: ``docs/performance.md``.
 - cube / scene / puzzle play: the packaged plan oracles (noise 0.1, smoothing 0.5); a new target
   (``set_new_target``) whenever the oracle is done; scene episodes in which the cube leaves the
   visible area are redrawn, as OGBench does.
+- visual-cube / visual-scene / visual-puzzle play: the same, in the pixel env (``ob_type='pixels'``, 64x64
+  ``front_pixels`` camera): the oracles read only ``info`` (privileged state), never the image, so the same seed
+  drives the same trajectory and ``observations`` are its uint8 frames. The renderer (``rendering.py``) is
+  checked before any work starts. Rendering, not physics, is the whole cost (a physics step is ~0.002 CPU-s), so
+  re-rendering a state dataset's stored ``qpos`` would save nothing and is not offered.
 
-Each file holds ``observations``, ``actions``, ``qpos``, ``qvel`` (float32), ``terminals`` (bool, 1 on
-each episode's last row) and, for scene/puzzle, ``button_states`` (int64). The ``-val.npz``
+Each file holds ``observations`` (float32; uint8 ``[rows, 64, 64, 3]`` for visual datasets), ``actions``,
+``qpos``, ``qvel`` (float32), ``terminals`` (bool, 1 on each episode's last row) and, for scene/puzzle,
+``button_states`` (int64). An ``out_path`` ending in ``.npz`` gets OGBench's compressed file; a path without an
+extension the memory-mapped folder layout (``PATH/KEY.npy``, companion ``PATH-val/``; ``dataset.save_npy_folder``). The ``-val.npz``
 companion holds ``num_episodes // 10`` (at least 1) further episodes. Every episode has its own
 seed derived from (``seed``, split, episode index), so the arrays are byte-identical for a seed whatever
-the number of workers. antmaze / humanoidmaze / antsoccer need OGBench's trained expert policies,
-visual datasets need a renderer, and noisy / powderworld / explore datasets are not implemented.
+the number of workers. antmaze / humanoidmaze / antsoccer (and their visual twins) need OGBench's trained
+expert policies, and noisy / powderworld / explore datasets are not implemented.
 """
 
 import functools
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -50,7 +62,8 @@ from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
 from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 from tqdm import tqdm
 
-from envs.ogbench.dataset import KNOWN_DATASETS, dataset_env_name
+from envs.ogbench.dataset import KNOWN_DATASETS, dataset_env_name, save_npy_folder
+from envs.ogbench.rendering import check_renderer
 from envs.ogbench.ray_tasks import default_workers, run_tasks
 
 MAZE_NOISE = 0.5
@@ -70,6 +83,7 @@ _EPISODES = {  # dataset -> (episodes, steps per episode), from OGBench's data_g
     **{f"{e}-play-v0": (3000, 1001) for e in ("cube-triple", "puzzle-4x5")},
     **{f"{e}-play-v0": (5000, 1001) for e in ("cube-quadruple", "puzzle-4x6")},
 }
+_EPISODES.update({f"visual-{name}": size for name, size in _EPISODES.items() if not name.startswith("pointmaze")})
 _STACK_RANGES = {"cube-double": (0.0, 0.25), "cube-triple": (0.05, 0.35), "cube-quadruple": (0.1, 0.5)}
 SUPPORTED_DATASETS: tuple = tuple(_EPISODES)
 """The dataset names ``generate_dataset`` can produce."""
@@ -115,8 +129,6 @@ def dataset_spec(name: str) -> DatasetSpec:
     if any(k in name for k in ("antmaze", "humanoidmaze", "antsoccer")):
         why = ("its data comes from OGBench's trained SAC expert locomotion policies, which the ogbench "
                "package does not ship (they are a separate download)")
-    elif name.startswith("visual-"):
-        why = "pixel observations need an OpenGL renderer; only state-based datasets are generated"
     else:
         why = "only the navigate/stitch pointmaze and play manipulation datasets (those SAW uses) are implemented"
     raise ValueError(f"dataset {name!r} cannot be generated locally: {why}; supported: {', '.join(SUPPORTED_DATASETS)}")
@@ -145,13 +157,16 @@ def generate_dataset(
     if episodes < 1 or length < 2:
         raise ValueError(f"need num_episodes >= 1 and episode_length >= 2, got {episodes} and {length}")
     path = os.path.abspath(os.fspath(out_path))
-    if not path.endswith(".npz"):
-        raise ValueError(f"out_path must end with .npz (OGBench derives the -val.npz name from it), got {path}")
-    val_path = path[: -len(".npz")] + "-val.npz"
+    if not path.endswith(".npz") and os.path.splitext(path)[1]:
+        raise ValueError(f"out_path must end with .npz (OGBench derives the -val.npz name from it), or have no "
+                         f"extension (the memory-mapped .npy folder layout), got {path}")
+    val_path = path[: -len(".npz")] + "-val.npz" if path.endswith(".npz") else path + "-val"
     if not force:
         for p in (path, val_path):
             if os.path.exists(p):
                 raise FileExistsError(f"{p} already exists; pass force=True (rllib-ext datagen --force) to overwrite it")
+    if name.startswith("visual-"):
+        check_renderer()
     val_episodes = max(1, episodes // 10)
     items = [(0, i) for i in range(episodes)] + [(1, i) for i in range(val_episodes)]
     workers = _resolve_workers(num_workers, len(items) * length)
@@ -168,8 +183,8 @@ def generate_dataset(
     trajectories = [ep for eps in results for ep in eps]
     train, val = _stack(trajectories[:episodes]), _stack(trajectories[episodes:])
     seconds = time.perf_counter() - start
-    _write_npz_atomic(val_path, val)
-    _write_npz_atomic(path, train)
+    _write_atomic(val_path, val)
+    _write_atomic(path, train)
     return GenerationReport(path, val_path, episodes, val_episodes, len(train["terminals"]),
                             len(val["terminals"]), seconds)
 
@@ -266,11 +281,11 @@ class PlayCollector:
 
     def __init__(self, env_id: str, length: int):
         self.env = gymnasium.make(env_id, terminate_at_goal=False, mode="data_collection").unwrapped
-        self.env_id, self.length = env_id, length
+        self.env_id, self.length = env_id.removeprefix("visual-"), length
         kw = dict(env=self.env, noise=ORACLE_NOISE, noise_smoothing=ORACLE_SMOOTHING)
-        if env_id.startswith("cube"):
+        if self.env_id.startswith("cube"):
             self.oracles = {"cube": CubePlanOracle(**kw)}
-        elif env_id.startswith("scene"):
+        elif self.env_id.startswith("scene"):
             self.oracles = {"cube": CubePlanOracle(**kw), "button": ButtonPlanOracle(**kw),
                             "drawer": DrawerPlanOracle(**kw), "window": WindowPlanOracle(**kw)}
         else:
@@ -323,8 +338,9 @@ class _Rows:
             self.columns["button_states"].append(info["prev_button_states"])
 
     def arrays(self) -> dict:
-        out = {k: np.asarray(v, dtype=np.int64 if k == "button_states" else np.float32)
-               for k, v in self.columns.items() if v}
+        images = self.columns["observations"][0].dtype == np.uint8
+        dtypes = {"button_states": np.int64, "observations": np.uint8 if images else np.float32}
+        out = {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in self.columns.items() if v}
         out["terminals"] = np.zeros(len(out["actions"]), dtype=bool)
         out["terminals"][-1] = True
         return out
@@ -349,14 +365,22 @@ def _stack(episodes: list) -> dict:
     return {k: np.concatenate([ep[k] for ep in episodes]) for k in episodes[0]}
 
 
-def _write_npz_atomic(path: str, arrays: dict) -> None:
-    """Write ``arrays`` to a hidden temporary file next to ``path``, then rename it into place."""
+def _write_atomic(path: str, arrays: dict) -> None:
+    """Write ``arrays`` (a ``.npz`` file, else the ``.npy`` folder layout) to a hidden temporary name next to
+    ``path``, then rename it into place."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "xb") as f:
-            np.savez_compressed(f, **arrays)
+        if path.endswith(".npz"):
+            with open(tmp, "xb") as f:
+                np.savez_compressed(f, **arrays)
+        else:
+            save_npy_folder(arrays, tmp)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        elif os.path.exists(tmp):
             os.remove(tmp)
         raise

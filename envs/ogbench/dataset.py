@@ -5,14 +5,19 @@ step (``observations[t]``, ``actions[t]``), and ``terminals`` is 1 on each episo
 
 ``load_dataset`` returns, for ``R`` rows and ``E`` episodes:
 
-- ``observations`` ``[R, obs_dim]`` float32 and ``actions`` ``[R, act_dim]`` float32. The file may
-  store any floating dtype (it is cast to float32); integer/uint8 observations (pixels) and
-  integer actions are refused, since only state-based, continuous-action datasets are supported.
+- ``observations`` ``[R, obs_dim]`` float32, or pixels ``[R, H, W, C]`` uint8 (``visual-*`` datasets, kept
+  uint8), and ``actions`` ``[R, act_dim]`` float32. The file may store any floating dtype for states and
+  actions (cast to float32); other integer observations and integer (discrete) actions are refused.
 - ``terminals`` ``[R]`` bool. The file may store bool, or integers/floats that are all 0 or 1.
 - ``episode_starts`` / ``episode_ends`` ``[E]`` int64: first and last (inclusive) row of each
   episode, so episode ``e`` is ``rows[episode_starts[e] : episode_ends[e] + 1]``.
 
 Other keys (``qpos``, ``qvel``, ``button_states``) are ignored.
+
+Two layouts: OGBench's ``.npz`` (compressed; ``np.load`` decompresses whole arrays into memory, so a 1M-frame
+pixel dataset takes 12.3 GB of RAM in each process that loads it), or a folder ``NAME/`` with one uncompressed
+``KEY.npy`` per key (``save_npy_folder``), which is memory-mapped: pages are read on demand and shared by every
+process on the machine through the page cache, so datasets larger than RAM work.
 """
 
 import os
@@ -78,7 +83,6 @@ def load_dataset(path: os.PathLike, min_episode_length: int = 1) -> dict[str, np
 
     obs, actions, terminals = (arrays[k] for k in REQUIRED_KEYS)
     for key, array, ndim, shape in (
-        ("observations", obs, 2, "[rows, obs_dim]"),
         ("actions", actions, 2, "[rows, act_dim]"),
         ("terminals", terminals, 1, "[rows]"),
     ):
@@ -89,15 +93,24 @@ def load_dataset(path: os.PathLike, min_episode_length: int = 1) -> dict[str, np
         raise fail(f"row counts differ: {rows}")
     if len(obs) == 0:
         raise fail("it has no rows")
+    pixels = obs.dtype == np.uint8
+    if pixels and (obs.ndim != 4 or obs.shape[-1] not in (1, 3, 4)):
+        raise fail(f"uint8 'observations' must be images [rows, height, width, channels], got shape {obs.shape}")
+    if not pixels and obs.ndim != 2:
+        raise fail(f"'observations' must be 2-d [rows, obs_dim], got shape {obs.shape} "
+                   "(or uint8 images [rows, height, width, channels])")
     for key, array in (("observations", obs), ("actions", actions)):
-        if not np.issubdtype(array.dtype, np.floating):
+        if not (np.issubdtype(array.dtype, np.floating) or (key == "observations" and pixels)):
             raise fail(
-                f"'{key}' has dtype {array.dtype}; only floating-point state {key} are supported "
-                "(visual/pixel and discrete-action datasets are not)"
+                f"'{key}' has dtype {array.dtype}; only floating-point {key} "
+                + ("or uint8 images are supported" if key == "observations" else "are supported (discrete-action "
+                   "datasets are not)")
             )
     with np.errstate(over="ignore"):  # float64 values beyond float32's range become inf, reported below
-        obs, actions = obs.astype(np.float32, copy=False), actions.astype(np.float32, copy=False)
-    for key, array in (("observations", obs), ("actions", actions)):
+        actions = actions.astype(np.float32, copy=False)
+        if not pixels:
+            obs = obs.astype(np.float32, copy=False)
+    for key, array in ((("observations", obs),) if not pixels else ()) + (("actions", actions),):
         bad = ~np.isfinite(array).all(axis=1)
         if bad.any():
             raise fail(f"'{key}' has NaN or inf in {int(bad.sum())} rows (first: row {int(np.argmax(bad))}) "
@@ -124,7 +137,30 @@ def load_dataset(path: os.PathLike, min_episode_length: int = 1) -> dict[str, np
     }
 
 
+def save_npy_folder(arrays: dict, folder: os.PathLike) -> None:
+    """Write ``arrays`` as the memory-mappable folder layout: ``folder/KEY.npy`` per key (uncompressed)."""
+    os.makedirs(folder, exist_ok=True)
+    for key, array in arrays.items():
+        np.save(os.path.join(folder, f"{key}.npy"), np.asarray(array))
+
+
+def _read_npy_folder(path: str) -> dict[str, np.ndarray]:
+    missing = [k for k in REQUIRED_KEYS if not os.path.isfile(os.path.join(path, f"{k}.npy"))]
+    if missing:
+        raise ValueError(f"dataset folder {path}: missing {', '.join(k + '.npy' for k in missing)} "
+                         f"(it has {sorted(os.listdir(path))})")
+    arrays = {}
+    for key in REQUIRED_KEYS:
+        try:
+            arrays[key] = np.load(os.path.join(path, f"{key}.npy"), mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise ValueError(f"dataset folder {path}: {key}.npy is not a readable .npy array: {e}") from e
+    return arrays
+
+
 def _read_npz(path: str) -> dict[str, np.ndarray]:
+    if os.path.isdir(path):
+        return _read_npy_folder(path)
     if not os.path.isfile(path):
         problem = "is a directory" if os.path.isdir(path) else "does not exist"
         raise ValueError(f"dataset file {path} {problem}")
@@ -160,6 +196,10 @@ def _as_bool_terminals(terminals: np.ndarray, fail) -> np.ndarray:
     return terminals.astype(bool)
 
 
+def _shape(shape: tuple) -> str:
+    return f"{shape[0]} wide" if len(shape) == 1 else "x".join(map(str, shape))
+
+
 def check_fits_env(dataset: dict, dataset_name: str, max_rows: int = 5000) -> list[str]:
     """Compare a loaded dataset with the env of ``dataset_name``: a ValueError if the observation widths differ;
     warnings (returned) for actions outside OGBench's action space [-1, 1] and, on mazes, x-y positions (the first
@@ -169,17 +209,18 @@ def check_fits_env(dataset: dict, dataset_name: str, max_rows: int = 5000) -> li
 
     env = ogbench.make_env_and_datasets(dataset_name, env_only=True).unwrapped
     obs, actions = dataset["observations"], dataset["actions"]
-    width = env.observation_space.shape[0]
-    if obs.shape[1] != width:
-        raise ValueError(f"its observations are {obs.shape[1]} wide, but those of {dataset_name}'s env are {width}: "
-                         "is it another environment's data?")
+    shape = env.observation_space.shape
+    if obs.shape[1:] != shape:
+        what = "images" if obs.ndim == 4 else "observations"
+        raise ValueError(f"its {what} are {_shape(obs.shape[1:])}, but those of {dataset_name}'s env are "
+                         f"{_shape(shape)}: is it another environment's data?")
     warnings = []
     low, high = env.action_space.low, env.action_space.high
     outside = ((actions < low - 1e-4) | (actions > high + 1e-4)).any(axis=1)
     if outside.any():
         warnings.append(f"{outside.mean():.1%} of its actions lie outside the action space [{low.min():g}, "
                         f"{high.max():g}] (largest |action| {np.abs(actions).max():.3g}); the env clips them")
-    if hasattr(env, "maze_map"):
+    if hasattr(env, "maze_map") and obs.ndim == 2:
         rows = obs[:: max(1, len(obs) // max_rows), :2]
         cells = np.array([env.xy_to_ij(xy) for xy in rows])
         shape = np.array(env.maze_map.shape)

@@ -117,9 +117,9 @@ class CRLTorchRLModule(GCRLTorchRLModule):
     def setup(self):
         cfg, obs = self.model_config, self.observation_shape
         self.actor = GoalConditionedActor(
-            GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["actor_hidden_dims"], self.action_dim)
+            GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["actor_hidden_dims"], self.action_dim)
         self.critic = BilinearCritic(obs, self.action_dim, cfg["value_hidden_dims"], cfg["latent_dim"],
-                                     layer_norm=cfg["layer_norm"], encoder=cfg["encoder"])
+                                     layer_norm=cfg["layer_norm"], encoder=self.encoder_factory)
 
     @override(GCRLTorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:

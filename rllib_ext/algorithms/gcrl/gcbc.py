@@ -47,7 +47,7 @@ class GCBCTorchRLModule(GCRLTorchRLModule):
 
     @override(GCRLTorchRLModule)
     def setup(self):
-        self.actor = GoalConditionedActor(GoalConditionedInput(self.observation_shape, encoder=self.model_config["encoder"]),
+        self.actor = GoalConditionedActor(GoalConditionedInput(self.observation_shape, encoder=self.encoder_factory),
                                           self.model_config["actor_hidden_dims"], self.action_dim)
 
     @override(GCRLTorchRLModule)

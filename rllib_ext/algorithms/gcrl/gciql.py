@@ -92,10 +92,10 @@ class GCIQLTorchRLModule(GCRLTorchRLModule):
     def setup(self):
         cfg, obs = self.model_config, self.observation_shape
         self.actor = GoalConditionedActor(
-            GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["actor_hidden_dims"], self.action_dim)
-        self.value = GoalConditionedValue(GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["value_hidden_dims"],
+            GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["actor_hidden_dims"], self.action_dim)
+        self.value = GoalConditionedValue(GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["value_hidden_dims"],
                                           layer_norm=cfg["layer_norm"], num_heads=1)
-        self.critic = GoalConditionedValue(GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["value_hidden_dims"],
+        self.critic = GoalConditionedValue(GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["value_hidden_dims"],
                                            layer_norm=cfg["layer_norm"], action_dim=self.action_dim)
 
     @override(GCRLTorchRLModule)

@@ -70,14 +70,20 @@ class GCIVL(GCRL):
 
 
 class GCIVLTorchRLModule(GCRLTorchRLModule):
-    """``actor``: the flat actor on ``[s; g]``; ``value``: two value heads on ``[s; g]``."""
+    """``actor``: the flat actor on ``[s; g]``; ``value``: two value heads on ``[s; g]``.
+
+    The target value is a copy of the whole value (the official ``copy.deepcopy(value_def)``): with an image
+    encoder, its early-fusion encoder too.
+    """
+
+    TARGET_NETWORKS = ("value.heads", "value.inputs.concat_encoder")
 
     @override(GCRLTorchRLModule)
     def setup(self):
         cfg, obs = self.model_config, self.observation_shape
-        value_inputs = GoalConditionedInput(obs, encoder=cfg["encoder"])
+        value_inputs = GoalConditionedInput(obs, encoder=self.encoder_factory)
         self.actor = GoalConditionedActor(
-            GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["actor_hidden_dims"], self.action_dim)
+            GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["actor_hidden_dims"], self.action_dim)
         self.value = GoalConditionedValue(value_inputs, cfg["value_hidden_dims"], layer_norm=cfg["layer_norm"])
 
     @override(GCRLTorchRLModule)

@@ -54,6 +54,7 @@ class HIQLConfig(GCRLConfig):
         **STITCHING,
         "explore": dict(STITCHING["explore"], low_alpha=10.0, high_alpha=10.0),
     }
+    PIXEL_SETTINGS = dict(low_actor_rep_grad=True)  # hyperparameters.sh, every pixel line
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or HIQL)
@@ -123,9 +124,9 @@ class HIQLTorchRLModule(GCRLTorchRLModule):
     def setup(self):
         cfg, obs = self.model_config, self.observation_shape
         value_inputs = GoalConditionedInput(obs, rep_hidden_dims=cfg["value_hidden_dims"], rep_dim=cfg["rep_dim"],
-                                            layer_norm=cfg["layer_norm"], encoder=cfg["encoder"])
+                                            layer_norm=cfg["layer_norm"], encoder=self.encoder_factory)
         self.value = GoalConditionedValue(value_inputs, cfg["value_hidden_dims"], layer_norm=cfg["layer_norm"])
-        self.actor = HierarchicalActor(obs, cfg["actor_hidden_dims"], self.action_dim, cfg["rep_dim"], cfg["encoder"])
+        self.actor = HierarchicalActor(obs, cfg["actor_hidden_dims"], self.action_dim, cfg["rep_dim"], self.encoder_factory)
 
     def goal_representation(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """phi([s; g]), the value's goal representation (length-normalised)."""

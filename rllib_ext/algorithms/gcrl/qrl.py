@@ -147,9 +147,9 @@ class QRLTorchRLModule(GCRLTorchRLModule):
     def setup(self):
         cfg, obs = self.model_config, self.observation_shape
         self.actor = GoalConditionedActor(
-            GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["actor_hidden_dims"], self.action_dim)
+            GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["actor_hidden_dims"], self.action_dim)
         self.value = IQEQuasimetric(obs, cfg["value_hidden_dims"], cfg["latent_dim"], layer_norm=cfg["layer_norm"],
-                                    encoder=cfg["encoder"])
+                                    encoder=self.encoder_factory)
         self.dynamics = MLP(cfg["latent_dim"] + self.action_dim, cfg["value_hidden_dims"], cfg["latent_dim"],
                             layer_norm=cfg["layer_norm"])
         self.log_lambda = nn.Parameter(torch.zeros(()))  # the official LogParam, lambda = 1 at the start

@@ -50,6 +50,17 @@ class SAWConfig(GCRLConfig):
         "puzzle": dict(kl_alpha=1.0, subgoal_steps=10),
         **STITCHING,
     }
+    PIXEL_PRESETS = {
+        # The official pixel lines (visual-antmaze-{medium,large,giant}-navigate, visual-cube-single/double/triple,
+        # visual-scene) keep kl_alpha and expectile at their defaults and set only subgoal_steps on manipulation;
+        # the datasets without an official line follow the state presets' choices (see PRESETS).
+        "humanoidmaze": dict(subgoal_steps=100),
+        "cube": dict(subgoal_steps=10),
+        "scene": dict(subgoal_steps=10),
+        "puzzle": dict(subgoal_steps=10),
+        **STITCHING,
+    }
+    PIXEL_SETTINGS = dict(share_goal_rep=True)
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or SAW)
@@ -107,13 +118,13 @@ class SAWTorchRLModule(GCRLTorchRLModule):
     def setup(self):
         cfg, obs = self.model_config, self.observation_shape
         rep = dict(rep_hidden_dims=cfg["value_hidden_dims"] if cfg["goal_representation"] else None,
-                   rep_dim=cfg["rep_dim"], layer_norm=cfg["layer_norm"], encoder=cfg["encoder"])
+                   rep_dim=cfg["rep_dim"], layer_norm=cfg["layer_norm"], encoder=self.encoder_factory)
         value_inputs = GoalConditionedInput(obs, **rep)  # phi_V is initialised first, as in the official code
         actor_inputs = GoalConditionedInput(obs, shared_from=value_inputs if cfg["share_goal_rep"] else None, **rep)
         self.actor = GoalConditionedActor(actor_inputs, cfg["actor_hidden_dims"], self.action_dim)
         self.value = GoalConditionedValue(value_inputs, cfg["value_hidden_dims"], layer_norm=cfg["layer_norm"])
         self.subpolicy = GoalConditionedActor(
-            GoalConditionedInput(obs, encoder=cfg["encoder"]), cfg["subpolicy_hidden_dims"], self.action_dim)
+            GoalConditionedInput(obs, encoder=self.encoder_factory), cfg["subpolicy_hidden_dims"], self.action_dim)
 
     @override(GCRLTorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:

@@ -25,6 +25,11 @@ def _load(path: str, mtime: float) -> Dict[str, np.ndarray]:
     return load_dataset(path)
 
 
+def uses_index_batches(dataset: Dict[str, np.ndarray], config) -> bool:
+    """Whether the learners gather the observations themselves (pixels, or frame stacking): see ``images.py``."""
+    return dataset["observations"].ndim > 2 or (config.frame_stack or 1) > 1
+
+
 def shortest_episode(dataset: Dict[str, np.ndarray]) -> int:
     """Fewest transitions (rows − 1) in any episode."""
     return int((dataset["episode_ends"] - dataset["episode_starts"]).min())

@@ -21,9 +21,14 @@ lives here.
     algo.save_to_path("/abs/ckpt")       # Algorithm.from_checkpoint("/abs/ckpt") resumes
 
 The dataset is an OGBench ``.npz`` (rows ``(s_t, a_t)``, ``terminals`` on each episode's last row) named by
-``dataset_path``; ``dataset_name`` defaults to the file name and picks the evaluation env and the presets.
-The family does not use ``config.offline_data(input_=...)``: relabelling needs whole trajectories in memory
-(``goal_sampler.py``).
+``dataset_path``, or a folder of one ``.npy`` per key (memory-mapped: ``envs.ogbench.dataset``);
+``dataset_name`` defaults to the file name and picks the evaluation env and the presets. The family does not use
+``config.offline_data(input_=...)``: relabelling needs whole trajectories in memory (``goal_sampler.py``).
+
+Pixel datasets (``visual-*``: uint8 ``[rows, 64, 64, 3]`` observations) need an image ``encoder``
+(``"impala_small"``, the official choice; ``encoders.py``); ``preset("paper")`` sets it with the rest of the
+official pixel command line. Their batches travel as row indices and become images in each learner process
+(``images.py``), with the official random-crop augmentation (``p_aug``) and optional ``frame_stack``.
 """
 
 import os
@@ -41,6 +46,7 @@ from ray.rllib.utils.typing import ResultDict
 from envs.ogbench.dataset import KNOWN_DATASETS
 from rllib_ext.algorithms.gcrl.common import dataset as datasets
 from rllib_ext.algorithms.gcrl.common import presets
+from rllib_ext.algorithms.gcrl.common.encoders import ENCODERS
 from rllib_ext.algorithms.gcrl.common.evaluation import MeanActionPolicy, evaluate_goal_conditioned
 from rllib_ext.algorithms.gcrl.common.goal_env import OGBenchGoalEnv
 from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
@@ -81,6 +87,12 @@ class GCRLConfig(AlgorithmConfig):
     PRESETS: Dict[str, Dict[str, Any]] = {}
     """The method's per-dataset deltas, by dataset pattern (``"cube"``, ``"cube-single"``, ``"stitch"``; ``presets.py``)."""
 
+    PIXEL_PRESETS: Optional[Dict[str, Dict[str, Any]]] = None
+    """The deltas on ``visual-*`` datasets, by the state twin's pattern, where they differ from ``PRESETS``."""
+
+    PIXEL_SETTINGS: Dict[str, Any] = {}
+    """What the method's official pixel command lines set beyond ``presets.PIXELS`` (every pixel dataset)."""
+
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class)
         # fmt: off
@@ -98,9 +110,12 @@ class GCRLConfig(AlgorithmConfig):
         self.actor_p_randomgoal = 0.0  # actor goal = a random dataset state (stitch and explore datasets)
         self.subgoal_steps = 25  # k: the sampler's waypoint horizon (read by the hierarchical methods)
         self.actor_hidden_dims = (512, 512, 512)  # the flat goal-conditioned actor's MLP
-        self.encoder = None  # optional factory input_shape -> nn.Module applied before the MLPs (pixels)
+        self.encoder = None  # image encoder: a name of encoders.ENCODERS ("impala_small"), or input_shape -> nn.Module
+        self.p_aug = 0.0  # chance that a batch is augmented (a random crop per sample; pixel datasets)
+        self.frame_stack: Optional[int] = None  # observations = the last n frames on the channel axis (None: off)
         self.eval_num_workers: Optional[int] = None  # processes for the evaluation (None: its default)
         self.evaluation_duration = 50  # episodes per evaluation task
+        self.evaluation_max_episode_steps: Optional[int] = None  # cut evaluation episodes short (None: the env's limit)
         self.num_env_runners = 0  # learns from its dataset only
         self.torch_skip_nan_gradients = True  # no NaN scan of every gradient (the official code has none)
         # fmt: on
@@ -128,14 +143,18 @@ class GCRLConfig(AlgorithmConfig):
             own.setdefault("dataset_name", os.path.basename(self.dataset_path).removesuffix(".npz"))
         if "dataset_name" in own:
             self.dataset_name = own["dataset_name"]
-            self.environment(env=OGBenchGoalEnv, env_config={"dataset_name": self.dataset_name})
+        if self.dataset_name is not None and ("dataset_name" in own or "frame_stack" in own):
+            env_config = {"dataset_name": self.dataset_name}
+            if self.frame_stack:
+                env_config["frame_stack"] = self.frame_stack
+            self.environment(env=OGBenchGoalEnv, env_config=env_config)
         return self
 
     def preset(self, name: str = "paper") -> "GCRLConfig":
         """Applies preset ``name`` (``paper`` or ``small``) for ``dataset_name``: only the settings it names change."""
         if self.dataset_name is None:
             raise ValueError("set `dataset_path` (or `dataset_name`) before `preset()`")
-        settings = presets.deltas(self.dataset_name, name, self.PRESETS)
+        settings = presets.deltas(self.dataset_name, name, self.PRESETS, self.PIXEL_PRESETS, self.PIXEL_SETTINGS)
         return self.training(**{k: v for k, v in settings.items() if hasattr(self, k)})
 
     @property
@@ -169,7 +188,12 @@ class GCRLConfig(AlgorithmConfig):
             ("gamma", is_number(self.gamma) and 0 < self.gamma < 1, "in (0, 1)"),
             ("subgoal_steps", is_int(self.subgoal_steps, 1), ">= 1 (an integer)"),
             *self.method_checks(),
-            ("encoder", self.encoder is None or callable(self.encoder), "None or a callable input_shape -> nn.Module"),
+            ("encoder", self.encoder is None or callable(self.encoder) or self.encoder in ENCODERS,
+             f"None, one of {sorted(ENCODERS)} or a callable input_shape -> nn.Module"),
+            ("p_aug", is_number(self.p_aug) and 0 <= self.p_aug <= 1, "in [0, 1]"),
+            ("frame_stack", self.frame_stack is None or is_int(self.frame_stack, 1), "None or >= 1 (an integer)"),
+            ("evaluation_max_episode_steps", self.evaluation_max_episode_steps is None
+             or is_int(self.evaluation_max_episode_steps, 1), "None or >= 1 (an integer)"),
             ("num_env_runners", self.num_env_runners == 0, "0 (the family learns from its dataset only)"),
             ("actor_hidden_dims", is_dims(self.actor_hidden_dims), "a non-empty sequence of positive integers"),
             *[(k, is_number(p) and 0 <= p <= 1, "in [0, 1]") for k, p in probs.items()],
@@ -188,10 +212,20 @@ class GCRLConfig(AlgorithmConfig):
             return "`dataset_path` is not set: the method trains from an OGBench .npz (config.training(dataset_path=...))"
         if self.dataset_name not in KNOWN_DATASETS:
             return f"`dataset_name` {self.dataset_name!r} is not an OGBench dataset name (e.g. 'pointmaze-medium-navigate-v0')"
+        pixels = self.dataset_name.startswith("visual-")
+        if pixels and self.encoder is None:
+            return (f"`encoder` is None, but `dataset_name` {self.dataset_name!r} has image observations: set "
+                    "encoder='impala_small' (the official choice; preset('paper') sets it)")
         try:
             dataset = datasets.load(self.dataset_path)
         except (OSError, ValueError) as e:
             return f"`dataset_path` cannot be used: {e}"
+        if pixels != (dataset["observations"].ndim == 4):
+            return (f"`dataset_path` {self.dataset_path!r} holds {'images' if not pixels else 'state vectors'} "
+                    f"{dataset['observations'].shape[1:]}, but `dataset_name` {self.dataset_name!r} is a "
+                    f"{'pixel' if pixels else 'state-based'} dataset")
+        if self.p_aug > 0 and not pixels:
+            return f"`p_aug` ({self.p_aug}) augments images, but {self.dataset_name!r} has state observations"
         if self.HIERARCHICAL and self.subgoal_steps > datasets.shortest_episode(dataset):
             return (f"`subgoal_steps` ({self.subgoal_steps}) is larger than the shortest episode "
                     f"({datasets.shortest_episode(dataset)} transitions) of {self.dataset_path!r}")
@@ -236,7 +270,8 @@ class GCRL(Algorithm):
         dataset = datasets.load(config.dataset_path)
         observations = dataset["observations"]
         env_shape = self.env_runner.module.observation_space.shape  # [obs; goal]
-        if (2 * observations.shape[-1],) != env_shape:
+        stack = config.frame_stack or 1
+        if (*observations.shape[1:-1], 2 * stack * observations.shape[-1]) != env_shape:
             raise ValueError(
                 f"`dataset_path` observations {observations.shape[1:]} do not match the env of "
                 f"`dataset_name` {config.dataset_name!r} (goal-conditioned observations {env_shape})"
@@ -248,7 +283,8 @@ class GCRL(Algorithm):
                 f"`dataset_name` {config.dataset_name!r} (actions {action_shape})"
             )
         self.goal_sampler = GoalSampler.for_config(dataset, config)
-        row_bytes = 7 * observations[0].nbytes + dataset["actions"][0].nbytes + 8
+        self._index_batches = datasets.uses_index_batches(dataset, config)
+        row_bytes = 7 * stack * observations[0].nbytes + dataset["actions"][0].nbytes + 8
         rows_per_step = config.train_batch_size_per_learner * max(1, config.num_learners)
         self._steps_per_update = max(1, UPDATE_BATCH_BYTES // (row_bytes * rows_per_step))
         self._num_grad_steps = 0
@@ -263,7 +299,8 @@ class GCRL(Algorithm):
         while remaining:
             steps = min(remaining, self._steps_per_update)
             with self.metrics.log_time((TIMERS, "goal_sampling")):
-                batch = self.goal_sampler.sample(steps * rows_per_step)
+                sample = self.goal_sampler.sample_rows if self._index_batches else self.goal_sampler.sample
+                batch = sample(steps * rows_per_step)
             results = self.learner_group.update(
                 batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(batch)}, env_steps=steps * rows_per_step),
                 minibatch_size=batch_size,
@@ -290,7 +327,9 @@ class GCRL(Algorithm):
     def evaluate_tasks(self, episodes_per_task: int, seed: int, num_workers: Optional[int] = None) -> ResultDict:
         """Success rates of the current policy on the dataset's 5 OGBench tasks (``evaluate_goal_conditioned``)."""
         return evaluate_goal_conditioned(self.goal_conditioned_policy(), self.config.dataset_name,
-                                         episodes_per_task=episodes_per_task, seed=seed, num_workers=num_workers)
+                                         episodes_per_task=episodes_per_task, seed=seed, num_workers=num_workers,
+                                         frame_stack=self.config.frame_stack,
+                                         max_episode_steps=self.config.evaluation_max_episode_steps)
 
     @override(Algorithm)
     def evaluate(self, parallel_train_future=None) -> ResultDict:

@@ -5,10 +5,19 @@ RLlib modules see one observation, so the goal rides along with it: each observa
 (OGBench's goal observation). ``reset(options={"task_id": i})`` selects evaluation task ``i``
 (1..5); without it OGBench picks a random task. The family uses this env for its module's spaces
 (the local EnvRunner); the success-rate evaluation is ``common.evaluation``.
+
+Pixel envs (``visual-*``) give uint8 ``[64, 64, 3]`` frames and goal images; ``frame_stack = n`` stacks the last
+``n`` frames on the channel axis (the first repeated after a reset) and repeats the goal ``n`` times, as the
+official ``impls/utils/env_utils.py`` ``FrameStackWrapper`` does.
 """
+
+import collections
+from typing import Optional
 
 import gymnasium as gym
 import numpy as np
+
+import envs.ogbench  # noqa: F401  (picks the headless MuJoCo renderer before ogbench imports mujoco)
 
 
 def goal_conditioned_space(space: gym.spaces.Box) -> gym.spaces.Box:
@@ -19,14 +28,43 @@ def goal_conditioned_space(space: gym.spaces.Box) -> gym.spaces.Box:
     return gym.spaces.Box(-np.inf, np.inf, shape, np.float32)
 
 
+class FrameStack(gym.Wrapper):
+    """The last ``num_stack`` observations on the last axis; ``info["goal"]`` repeated ``num_stack`` times."""
+
+    def __init__(self, env: gym.Env, num_stack: int):
+        super().__init__(env)
+        self.frames = collections.deque(maxlen=num_stack)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(np.concatenate([space.low] * num_stack, axis=-1),
+                                                np.concatenate([space.high] * num_stack, axis=-1), dtype=space.dtype)
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self.frames.extend([observation] * self.frames.maxlen)
+        if "goal" in info:
+            info["goal"] = np.concatenate([info["goal"]] * self.frames.maxlen, axis=-1)
+        return np.concatenate(self.frames, axis=-1), info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.frames.append(observation)
+        return np.concatenate(self.frames, axis=-1), reward, terminated, truncated, info
+
+
+def make_env(dataset_name: str, frame_stack: Optional[int] = None, **env_kwargs) -> gym.Env:
+    """The OGBench env of ``dataset_name`` (``env_only``: nothing is downloaded), frame-stacked if asked."""
+    import ogbench
+
+    env = ogbench.make_env_and_datasets(dataset_name, env_only=True, **env_kwargs)
+    return FrameStack(env, frame_stack) if frame_stack and frame_stack > 1 else env
+
+
 class OGBenchGoalEnv(gym.Wrapper):
-    """``env_config = {"dataset_name": "pointmaze-medium-navigate-v0", **env_kwargs}``."""
+    """``env_config = {"dataset_name": "pointmaze-medium-navigate-v0", "frame_stack": None, **env_kwargs}``."""
 
     def __init__(self, config: dict):
-        import ogbench
-
         config = dict(config)
-        super().__init__(ogbench.make_env_and_datasets(config.pop("dataset_name"), env_only=True, **config))
+        super().__init__(make_env(config.pop("dataset_name"), config.pop("frame_stack", None), **config))
         self.observation_space = goal_conditioned_space(self.env.observation_space)
         self._goal = None
 

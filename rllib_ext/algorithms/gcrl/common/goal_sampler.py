@@ -31,6 +31,10 @@ ACTOR_GOALS = "actor_goals"
 """g_π: uniform future state of the same trajectory (OGBench ``high_actor_goals``)."""
 WAYPOINTS = "waypoints"
 """w = s_min(i+k, t_g): the bootstrapping waypoint (OGBench ``high_actor_targets``)."""
+OBSERVATION_COLUMNS = (Columns.OBS, Columns.NEXT_OBS, VALUE_GOALS, SUBPOLICY_GOALS, ACTOR_GOALS, WAYPOINTS)
+"""The batch columns that hold observations (images in a pixel batch)."""
+ROWS = "_rows"
+"""Suffix of a column's row indices in an index batch (``sample_rows``): ``obs_rows``, ``value_goals_rows``, ..."""
 
 
 class GoalIndices(NamedTuple):
@@ -149,19 +153,22 @@ class GoalSampler:
 
     def sample(self, batch_size: int) -> Dict[str, np.ndarray]:
         """A ready training batch: observations, actions, rewards, masks and the four goal columns."""
+        batch = self.sample_rows(batch_size)
+        for column in OBSERVATION_COLUMNS:
+            batch[column] = self.observations[batch.pop(column + ROWS)]
+        return batch
+
+    def sample_rows(self, batch_size: int) -> Dict[str, np.ndarray]:
+        """An index batch: actions, rewards, masks, and each observation column's row indices ``<column>_rows``
+        (pixel batches: the learner gathers the images, ``images.ObservationGatherer``)."""
         idx = self.sample_indices(batch_size)
-        obs = self.observations
         success = (idx.value_goals == idx.rows).astype(np.float32)
+        rows = (idx.rows, idx.rows + 1, idx.value_goals, idx.subpolicy_goals, idx.actor_goals, idx.waypoints)
         return {
-            Columns.OBS: obs[idx.rows],
-            Columns.NEXT_OBS: obs[idx.rows + 1],
             Columns.ACTIONS: self.actions[idx.rows],
             Columns.REWARDS: success - 1.0,
             MASKS: 1.0 - success,
-            VALUE_GOALS: obs[idx.value_goals],
-            SUBPOLICY_GOALS: obs[idx.subpolicy_goals],
-            ACTOR_GOALS: obs[idx.actor_goals],
-            WAYPOINTS: obs[idx.waypoints],
+            **{column + ROWS: r for column, r in zip(OBSERVATION_COLUMNS, rows)},
         }
 
     def get_state(self) -> Dict:

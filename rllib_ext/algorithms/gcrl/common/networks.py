@@ -202,11 +202,13 @@ class GoalConditionedInput(nn.Module):
             self.state_encoder, state_dim = build_encoder(encoder, observation_shape)
             self.out_dim = state_dim + self.goal_representation.rep_dim
 
-    def forward(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
-        pair = self.concat_encoder(torch.cat([observations, goals], dim=-1))
+    def forward(self, observations: torch.Tensor, goals: torch.Tensor, *, state_encoder: Optional[nn.Module] = None,
+                concat_encoder: Optional[nn.Module] = None) -> torch.Tensor:
+        """The features; ``state_encoder`` / ``concat_encoder`` stand in for this input's own (a target's copies)."""
+        pair = (concat_encoder or self.concat_encoder)(torch.cat([observations, goals], dim=-1))
         if self.goal_representation is None:
             return pair
-        return torch.cat([self.state_encoder(observations), self.goal_representation(pair)], dim=-1)
+        return torch.cat([(state_encoder or self.state_encoder)(observations), self.goal_representation(pair)], dim=-1)
 
 
 class GoalConditionedActor(nn.Module):

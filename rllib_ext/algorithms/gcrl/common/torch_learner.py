@@ -1,14 +1,22 @@
-"""The base learner of the family: one Adam over every network, then the EMA of the target networks."""
+"""The base learner of the family: one Adam over every network, then the EMA of the target networks.
 
-from typing import Dict
+For pixel datasets (and frame stacking) the learner receives index batches and gathers the observations from its
+own copy of the dataset, loaded once per process (``images.py``).
+"""
+
+from typing import Dict, Optional
 
 import torch
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.core.learner.training_data import TrainingData
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, ParamDict, TensorType
 
+from rllib_ext.algorithms.gcrl.common import dataset as datasets
+from rllib_ext.algorithms.gcrl.common.images import ObservationGatherer
 from rllib_ext.algorithms.gcrl.common.networks import soft_update_
 from rllib_ext.utils.cpu_memory import keep_freed_memory
 from rllib_ext.utils.torch_compile import compile_forward_train
@@ -31,6 +39,28 @@ class GCRLTorchLearner(TorchLearner):
         compile_forward_train(self)
         if self._device.type == "cpu":
             keep_freed_memory()
+        self._gatherer: Optional[ObservationGatherer] = None
+        if self.config.dataset_path is not None:
+            dataset = datasets.load(self.config.dataset_path)
+            if datasets.uses_index_batches(dataset, self.config):
+                rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+                self._gatherer = ObservationGatherer(
+                    dataset["observations"], dataset["episode_starts"], p_aug=self.config.p_aug,
+                    frame_stack=self.config.frame_stack, seed=None if self.config.seed is None else self.config.seed + rank)
+
+    @override(TorchLearner)
+    def update(self, *, training_data: Optional[TrainingData] = None, batch: Optional[MultiAgentBatch] = None,
+               minibatch_size: Optional[int] = None, **kwargs):
+        """RLlib's update; an index batch first becomes observations here, in the learner's process."""
+        if self._gatherer is not None:
+            training_data = training_data or TrainingData(batch=batch)
+            training_data.solve_refs()
+            batch = MultiAgentBatch(
+                {mid: SampleBatch(self._gatherer(dict(b), minibatch_size or len(b)))
+                 for mid, b in training_data.batch.policy_batches.items()},
+                env_steps=training_data.batch.env_steps())
+            training_data = None
+        return super().update(training_data=training_data, batch=batch, minibatch_size=minibatch_size, **kwargs)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: ModuleID, config: AlgorithmConfig = None) -> None:

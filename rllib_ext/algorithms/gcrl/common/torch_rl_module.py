@@ -12,11 +12,16 @@ without gradient.
 
 A method builds ``self.actor`` (a module ``(s, g) -> mu``) in ``setup`` and the networks its loss needs.
 ``TARGET_NETWORKS`` names the submodules that get an EMA target copy ``target_<name>`` (dots become
-underscores): by default the heads of ``self.value`` if the method has one (the goal representation is shared
-by online and target values, as in the official HIQL/SAW/GCIVL code).
+underscores): by default the heads of ``self.value`` if the method has one, and the value's image encoders that
+the official target value owns: its state encoder (HIQL, SAW: the goal representation phi, its encoder included,
+is shared by online and target values) or its early-fusion encoder (GCIVL). Without an image ``encoder`` those
+are identities.
+
+``encoder_factory`` is the config's ``encoder`` (a name of ``encoders.ENCODERS``, a callable, or None for state
+vectors); each network that the official agent gives an encoder builds its own instance.
 """
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from ray.rllib.core.columns import Columns
@@ -25,6 +30,7 @@ from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, TargetNetworkAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
 
+from rllib_ext.algorithms.gcrl.common.encoders import EncoderFactory, encoder_factory
 from rllib_ext.algorithms.gcrl.common.goal_sampler import VALUE_GOALS
 
 TARGET_VALUES = "target_values"
@@ -34,8 +40,13 @@ TARGET_VALUES = "target_values"
 class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
     """Acts with ``self.actor``; every other network is for training only."""
 
-    TARGET_NETWORKS: Tuple[str, ...] = ("value.heads",)
-    """Submodules with an EMA target copy (those the module lacks are skipped)."""
+    TARGET_NETWORKS: Tuple[str, ...] = ("value.heads", "value.inputs.state_encoder")
+    """Submodules with an EMA target copy (those the module lacks, or that are None, are skipped)."""
+
+    @property
+    def encoder_factory(self) -> Optional[EncoderFactory]:
+        """The image encoder each network builds for itself (None: state vectors, no encoder)."""
+        return encoder_factory(self.model_config["encoder"])
 
     @property
     def observation_shape(self) -> Tuple[int, ...]:
@@ -57,24 +68,38 @@ class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
     def get_non_inference_attributes(self):
         return [name for name in self._modules if name != "actor"]
 
+    def target_value_features(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """The target value's input features: the value's, with the target copies of its encoders."""
+        return self.value.inputs(observations, goals, **{
+            part: getattr(self, f"target_value_inputs_{part}")
+            for part in ("state_encoder", "concat_encoder") if hasattr(self, f"target_value_inputs_{part}")})
+
     def values_and_targets(self, s: torch.Tensor, s_next: torch.Tensor, g_v: torch.Tensor):
-        """``V_j(s, g_v)`` with gradient, and the target heads' ``V̄_j(s, g_v)``, ``V̄_j(s', g_v)``; each ``[2, B]``."""
+        """``V_j(s, g_v)`` with gradient, and the target value's ``V̄_j(s, g_v)``, ``V̄_j(s', g_v)``; each ``[2, B]``."""
         features = self.value.inputs(s, g_v)
         values = self.value.heads(features).squeeze(-1)
         with torch.no_grad():
-            target = self.target_value_heads(torch.cat([self.value.inputs(s_next, g_v), features])).squeeze(-1)
+            if self._has_target_encoders():
+                target_features = self.target_value_features(torch.cat([s_next, s]), torch.cat([g_v, g_v]))
+            else:  # the target shares the online features at (s, g_v)
+                target_features = torch.cat([self.value.inputs(s_next, g_v), features])
+            target = self.target_value_heads(target_features).squeeze(-1)
             target_next, target_values = target.chunk(2, dim=-1)
         return values, target_values, target_next
+
+    def _has_target_encoders(self) -> bool:
+        return any(hasattr(self, f"target_value_inputs_{part}") for part in ("state_encoder", "concat_encoder"))
 
     def _target_names(self) -> List[Tuple[str, str]]:
         """``(online submodule path, target attribute)`` of every target network this module has."""
         names = []
         for path in self.TARGET_NETWORKS:
             try:
-                self.get_submodule(path)
+                submodule = self.get_submodule(path)
             except AttributeError:
                 continue
-            names.append((path, "target_" + path.replace(".", "_")))
+            if submodule is not None and any(True for _ in submodule.parameters()):
+                names.append((path, "target_" + path.replace(".", "_")))
         return names
 
     @override(TargetNetworkAPI)
@@ -88,5 +113,5 @@ class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
 
     @override(TargetNetworkAPI)
     def forward_target(self, batch: Dict[str, Any]) -> Dict[str, Any]:
-        features = self.value.inputs(batch[Columns.OBS], batch[VALUE_GOALS])
+        features = self.target_value_features(batch[Columns.OBS], batch[VALUE_GOALS])
         return {TARGET_VALUES: self.target_value_heads(features).squeeze(-1)}
