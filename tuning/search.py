@@ -97,14 +97,16 @@ def check_search(
 
 def check_metric(config: AlgorithmConfig, metric: str) -> None:
     """Refuse a ``metric`` the config's algorithm never reports (Tune would fail on the first result): on a game,
-    ``env_runners/game/<agent>/<name>`` must name a metric of the game and ``env_runners/<key>`` an RLlib
+    ``env_runners/game/<agent>/<name>`` must name a metric of the game (or of the config's
+    ``game_metric_keys()``, when it has its own games) and ``env_runners/<key>`` an RLlib
     env-runner key; offline, ``evaluation/`` keys are ``success`` and ``task_<i>/success``; ``learners/...``
     (per module) is left to the algorithm."""
     head, _, rest = metric.partition("/")
     game = config.env if isinstance(config.env, str) and config.env in GAMES else None
-    if game:
-        examples = [f"{ENV_RUNNER_RESULTS}/{EPISODE_RETURN_MEAN}",
-                    *(f"{ENV_RUNNER_RESULTS}/{GAME_METRICS}/{k}" for k in game_metric_keys(game, config.env_config))]
+    own_keys = getattr(config, "game_metric_keys", None)  # an algorithm with games of its own (M-FOS)
+    if game or own_keys:
+        keys = own_keys() if own_keys else game_metric_keys(game, config.env_config)
+        examples = [f"{ENV_RUNNER_RESULTS}/{EPISODE_RETURN_MEAN}", *(f"{ENV_RUNNER_RESULTS}/{GAME_METRICS}/{k}" for k in keys)]
         known = head == ENV_RUNNER_RESULTS and (
             metric in examples or rest.partition("/")[0] in RLLIB_KEYS - {GAME_METRICS})
     else:

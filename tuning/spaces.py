@@ -30,6 +30,13 @@ PPO: Dict[str, Any] = {
     "clip_param": tune.uniform(0.05, 0.3),
 }
 
+MFOS: Dict[str, Any] = {
+    "lr": tune.loguniform(5e-4, 1e-2),
+    "num_epochs": tune.choice([4, 8, 16]),  # full-batch Adam steps per meta-episode
+    "entropy_coeff": tune.uniform(0.0, 0.05),
+    "clip_param": tune.uniform(0.1, 0.3),
+}
+
 SAW: Dict[str, Any] = {
     "awr_alpha": tune.loguniform(0.3, 10.0),  # alpha: flat one-step AWR temperature
     "kl_alpha": tune.loguniform(0.1, 10.0),  # beta: bootstrapping importance-weight temperature
@@ -74,7 +81,7 @@ CRL: Dict[str, Any] = {
 }
 
 SPACES: Dict[str, Dict[str, Any]] = {
-    "reciprocator": RECIPROCATOR, "ppo": PPO, "saw": SAW, "hiql": HIQL, "gcivl": GCIVL, "gciql": GCIQL,
+    "reciprocator": RECIPROCATOR, "ppo": PPO, "mfos": MFOS, "saw": SAW, "hiql": HIQL, "gcivl": GCIVL, "gciql": GCIQL,
     "qrl": QRL, "crl": CRL, "gcbc": GCBC,
 }  # fmt: skip
 

@@ -15,6 +15,9 @@ from envs.games import get_game
 from envs.ogbench.dataset import check_dataset_name
 from rllib_ext.algorithms import naive_ppo
 from rllib_ext.algorithms.gcrl import CRL, GCBC, GCIQL, GCIVL, HIQL, QRL, SAW
+from rllib_ext.algorithms.mfos import MFOS
+from rllib_ext.algorithms.mfos import presets as mfos_presets
+from rllib_ext.algorithms.mfos.meta_game_env_runner import META_GAMES
 from rllib_ext.algorithms.reciprocator import presets as reciprocator_presets
 from rllib_ext.algorithms.reciprocator.reciprocator import AGENT_TYPES as RECIPROCATOR_AGENT_TYPES
 from rllib_ext.algorithms.reciprocator.reciprocator import Reciprocator
@@ -42,16 +45,27 @@ class AlgorithmEntry:
     default_agent: str = ""
     finalize: Optional[Callable[[AlgorithmConfig, set], None]] = None
     """Game: re-derive dependent settings (batch sizes) after ``--set`` overrides."""
+    env_settings: Optional[Callable[[str], type]] = None
+    """Game: the class whose keyword arguments are a target's ``env.*`` settings, when the target is not one of
+    the package's games (M-FOS's meta-games); ``build`` then gets ``agents=None`` without ``--agents``."""
+    iterations: Optional[Callable[[str, str], int]] = None
+    """Game: the default iterations of ``(target, preset)``, when not naive PPO's."""
+    headline: Tuple[str, ...] = ()
+    """Game: the headline metrics, when not the game's."""
 
     def default_budget(self, target: str, preset: str) -> int:
         """Iterations (games: the preset's) or gradient steps (offline) of a run without an explicit budget."""
         if self.kind == OFFLINE:
             return OFFLINE_STEPS[preset]
+        if self.iterations is not None:
+            return self.iterations(target, preset)
         return naive_ppo.PRESETS[target][preset]["iterations"]
 
     def headline_metrics(self, config: AlgorithmConfig) -> Tuple[str, ...]:
         """The metrics progress lines, tables and plots show (per player on games)."""
-        return ("success",) if self.kind == OFFLINE else get_game(config.env).headline_metrics
+        if self.kind == OFFLINE:
+            return ("success",)
+        return self.headline or get_game(config.env).headline_metrics
 
 
 ALGORITHMS: Dict[str, AlgorithmEntry] = {
@@ -64,6 +78,11 @@ ALGORITHMS: Dict[str, AlgorithmEntry] = {
                        "Reciprocators: PPO learners with reciprocal reward shaping, against any mix of players",
                        Reciprocator, reciprocator_presets.reciprocator_config, RECIPROCATOR_AGENT_TYPES,
                        "reciprocator", naive_ppo.match_batch_to_games),
+        AlgorithmEntry("mfos", GAME, "M-FOS: PPO on the meta-game against a learner that is re-drawn every "
+                       "meta-episode (player_0 = M-FOS, player_1 = its opponent)", MFOS, mfos_presets.mfos_config,
+                       mfos_presets.AGENT_TYPES, "mfos", env_settings=META_GAMES.__getitem__,
+                       iterations=mfos_presets.default_iterations,
+                       headline=("reward_per_step", "cooperation_rate")),
         AlgorithmEntry("saw", OFFLINE, "SAW: one flat goal-conditioned policy bootstrapped on subgoal-conditioned "
                        "policies", SAW, SAW.get_default_config),
         AlgorithmEntry("hiql", OFFLINE, "HIQL: hierarchical implicit Q-learning, latent subgoals as actions", HIQL,
@@ -139,13 +158,19 @@ def build_config(
     else:
         if not target:
             raise ValueError(f"{algo} trains on a game: give --env (ipd or coin_game)")
-        game = get_game(target)
         env_sets = [s for s in sets if s.strip().startswith("env.")]
-        env_config = env_overrides(env_sets, game.reference)
-        if agents is None:
-            agents = [entry.default_agent] * len(game.reference(**env_config).possible_agents)
+        if entry.env_settings is not None:
+            entry.build(target, agents, preset)  # names a bad env or --agents first
+            env_config = env_overrides(env_sets, entry.env_settings(target))
+        else:
+            game = get_game(target)
+            env_config = env_overrides(env_sets, game.reference)
+            if agents is None:
+                agents = [entry.default_agent] * len(game.reference(**env_config).possible_agents)
         config = entry.build(target, agents, preset, env_config=env_config, seed=seed)
-        entry.finalize(config, apply_overrides(config, [s for s in sets if s not in env_sets]))
+        changed = apply_overrides(config, [s for s in sets if s not in env_sets])
+        if entry.finalize is not None:
+            entry.finalize(config, changed)
     try:
         config.validate()
     except (ValueError, TypeError) as e:

@@ -17,6 +17,7 @@ from rllib_ext.app.run_folder import CHECKPOINT_EVERY, CHECKPOINT_MINUTES, KEEP_
 EPILOG = """examples:
   rllib-ext train ppo --env ipd --preset small --iterations 40
   rllib-ext train reciprocator --env ipd --agents reciprocator,naive
+  rllib-ext train mfos --env ipd_analytic --agents mfos,naive
   rllib-ext train ppo --env coin_game --agents naive,random --set lr=0.001 --set env.grid_size=4
   rllib-ext train saw --dataset pointmaze-medium-navigate-v0 --data data/pointmaze-medium-navigate-v0.npz --steps 20000
   rllib-ext resume runs/ppo-ipd-20261125-120000 --iterations 80
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """What to train, shared by ``train`` and ``tune``: algorithm, env or dataset, preset, overrides."""
     parser.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join(ALGORITHMS)}")
-    parser.add_argument("--env", help="game name for game algorithms: ipd or coin_game")
+    parser.add_argument("--env", help="game name for game algorithms: ipd or coin_game (mfos: ipd_analytic)")
     parser.add_argument("--dataset", help="OGBench dataset name for offline algorithms, e.g. pointmaze-medium-navigate-v0")
     parser.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
     parser.add_argument("--eval-episodes", type=int, default=20,

@@ -17,7 +17,9 @@ steps (``OfficialPPOTorchLearner``).
 """
 
 import inspect
+from typing import List
 
+import numpy as np
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -97,6 +99,14 @@ class MFOSConfig(PPOConfig):
     def meta_steps(self) -> int:
         """Meta-steps per meta-episode (the meta-game's ``num_steps``)."""
         return int(self.env_config.get("num_steps", 100))
+
+    def game_metric_keys(self) -> List[str]:
+        """``<player>/<metric>`` of every game metric the meta-game logs (from one meta-step of one game)."""
+        game = META_GAMES[self.env](num_games=1, seed=0, **{**self.env_config, "num_steps": 1})
+        game.reset()
+        _, _, info = game.step(np.zeros((1, *game.action_shape), game.action_space.dtype))
+        metrics = game.metrics(None, None, {k: v[:, None] for k, v in info.items()})
+        return [f"{player}/{name}" for player, values in metrics.items() for name in values]
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
