@@ -1,0 +1,195 @@
+"""The offline family's results table: every method on generated pointmaze datasets, ours beside the official code.
+
+Each (dataset, method, seed) trains twice at the same budget on the same locally generated dataset: once with
+this library (``rllib-ext train METHOD --preset small``, a run folder under ``ROOT/ours``) and, with
+``--official``, once with the official JAX code (``impls/main.py`` with that dataset's ``hyperparameters.sh``
+flags, every MLP 256x2 and batch 256 as ``small``; under ``ROOT/official``). Runs go one at a time per
+``--parallel`` slot, single-threaded, seed 0 of every dataset and method first; the script can be stopped at any
+time and started again: finished runs are kept, ours resume from their last checkpoint (``rllib-ext resume``),
+an unfinished official run starts over (its ``main.py`` has no resume). ``--table`` prints what is finished
+(final success, mean over seeds, per task) and, with ``--json FILE``, writes it there::
+
+    python bench/offline_table.py --official /path/to/saw/impls --official-python /tmp/jax/bin/python --parallel 2
+    python bench/offline_table.py --table --json table.json
+
+The official side needs a Python with jax, flax, optax, distrax, ml_collections, ogbench, tqdm and wandb 0.17 (newer
+ones refuse the official ``wandb.Settings(start_method=...)``); it logs to W&B offline and finds the generated files through ``HOME=ROOT/official-home`` (OGBench's default
+``~/.ogbench/data``), so nothing is downloaded.
+"""
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+METHODS = ["saw", "hiql", "gcivl", "gciql", "qrl", "crl", "gcbc"]
+DATASETS = ["pointmaze-medium-navigate-v0", "pointmaze-large-navigate-v0"]
+SMALL = dict(hidden=(256, 256), batch_size=256)
+"""The ``small`` preset's sizes (``rllib_ext/algorithms/gcrl/common/presets.py``), given to the official agents."""
+
+
+OFFICIAL_LAUNCHER = ("import runpy, sys, wandb; init = wandb.init; "
+                     "wandb.init = lambda **kw: init(**{**kw, 'mode': 'offline'}); "
+                     "sys.argv[0] = 'main.py'; runpy.run_path('main.py', run_name='__main__')")
+"""``impls/main.py`` with Weights & Biases offline (its ``setup_wandb`` asks for ``mode='online'``, which waits for a
+server that this machine cannot reach)."""
+
+
+def ours_command(args, dataset: str, method: str, seed: int, out: str) -> list:
+    folder = os.path.join(out, "checkpoints")
+    if os.path.isdir(folder) and os.listdir(folder):
+        return [sys.executable, "-m", "rllib_ext.app.cli", "resume", out]
+    if os.path.exists(out):
+        shutil.rmtree(out)  # started but no checkpoint yet: nothing to keep
+    return [sys.executable, "-m", "rllib_ext.app.cli", "train", method, "--dataset", dataset,
+            "--data", data_path(args, dataset), "--preset", "small", "--steps", str(args.steps), "--seed", str(seed),
+            "--eval-episodes", str(args.eval_episodes), "--set", "num_steps_per_iteration=1000",
+            "--set", f"evaluation_interval={args.eval_every // 1000}", "--out", out]
+
+
+def official_command(args, dataset: str, method: str, seed: int, out: str) -> list:
+    sys.path.insert(0, os.path.dirname(__file__))
+    from official_parity import official_commands
+
+    flags = official_commands(args.official)[method, dataset]
+    with open(os.path.join(args.official, "agents", f"{method}.py")) as f:
+        hidden_keys = sorted(set(re.findall(r"(\w+_hidden_dims)=", f.read())))
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    sizes = [f"--agent.{k}={SMALL['hidden']}".replace(" ", "") for k in hidden_keys]
+    return [args.official_python, "-c", OFFICIAL_LAUNCHER, f"--env_name={dataset}", f"--seed={seed}", f"--agent=agents/{method}.py",
+            f"--train_steps={args.steps}", f"--eval_interval={args.eval_every}", f"--log_interval=1000",
+            f"--eval_episodes={args.eval_episodes}", "--video_episodes=0", f"--save_interval={10 * args.steps}",
+            f"--save_dir={out}", f"--agent.batch_size={SMALL['batch_size']}", *sizes,
+            *(f"--agent.{k}={v:g}" for k, v in flags.items())]
+
+
+def data_path(args, dataset: str) -> str:
+    return os.path.abspath(os.path.join(args.root, "data", f"{dataset}.npz"))
+
+
+def ours_final(out: str, steps: int):
+    """(success, per-task successes) of a finished run of ours, else None."""
+    try:
+        with open(os.path.join(out, "progress.csv")) as f:
+            rows = [r for r in csv.DictReader(f) if r.get("success")]
+    except FileNotFoundError:
+        return None
+    if not rows or int(float(rows[-1].get("steps") or 0)) < steps:
+        return None
+    last = rows[-1]
+    return float(last["success"]), [float(last[f"task_{t}/success"]) for t in range(1, 6)]
+
+
+def official_final(out: str, steps: int):
+    """(success, per-task successes) of a finished official run (its ``eval.csv`` row at ``steps``), else None."""
+    found = [os.path.join(d, "eval.csv") for d, _, files in os.walk(out) if "eval.csv" in files]
+    if not found:
+        return None
+    with open(found[0]) as f:
+        rows = list(csv.DictReader(f))
+    if not rows or int(float(rows[-1]["step"])) < steps:
+        return None
+    last = rows[-1]
+    numbered = {int(m.group(1)): k for k in last if (m := re.fullmatch(r"evaluation/task(\d+)\w*_success", k))}
+    tasks = [float(last[numbered[i]]) for i in sorted(numbered)]
+    return float(last["evaluation/overall_success"]), tasks
+
+
+def runs(args) -> list:
+    """Every (side, dataset, method, seed, folder), seed 0 of everything first."""
+    sides = ["ours"] + (["official"] if args.official else [])
+    return [(side, d, m, s, os.path.abspath(os.path.join(args.root, side, d, f"{m}-seed{s}")))
+            for s in args.seeds for d in args.datasets for m in args.methods for side in sides]
+
+
+def execute(args, side: str, dataset: str, method: str, seed: int, out: str) -> None:
+    done = ours_final if side == "ours" else official_final
+    if done(out, args.steps):
+        return
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
+    if side == "ours":
+        command, cwd = ours_command(args, dataset, method, seed, out), None
+    else:
+        home = os.path.abspath(os.path.join(args.root, "official-home"))
+        os.makedirs(os.path.join(home, ".ogbench", "data"), exist_ok=True)
+        for suffix in ("", "-val"):
+            link = os.path.join(home, ".ogbench", "data", f"{dataset}{suffix}.npz")
+            if not os.path.exists(link):
+                os.symlink(data_path(args, dataset).replace(".npz", f"{suffix}.npz"), link)
+        env.update(HOME=home, WANDB_DIR=home, WANDB_ERROR_REPORTING="false", JAX_PLATFORMS="cpu")
+        command, cwd = official_command(args, dataset, method, seed, out), args.official
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    start = time.time()
+    print(f"[start] {side} {dataset} {method} seed {seed}", flush=True)
+    with open(out + ".log", "a") as log:
+        code = subprocess.call(["nice", "-n", str(args.nice), *command], cwd=cwd, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    state = "done" if done(out, args.steps) else f"stopped (exit {code}; log {out}.log)"
+    print(f"[{state}] {side} {dataset} {method} seed {seed} after {time.time() - start:.0f} s", flush=True)
+
+
+def table(args) -> dict:
+    finals = {}
+    for side, dataset, method, seed, out in runs(args):
+        final = (ours_final if side == "ours" else official_final)(out, args.steps)
+        if final:
+            finals.setdefault((dataset, method, side), []).append((seed, *final))
+    print(f"final success after {args.steps} steps, {args.eval_episodes} episodes per task, small preset "
+          f"(mean over the seeds finished; per seed in brackets)")
+    for dataset in args.datasets:
+        print(f"\n{dataset}\n\n| method | ours | official JAX |\n|---|---|---|")
+        for method in args.methods:
+            cells = []
+            for side in ("ours", "official"):
+                got = finals.get((dataset, method, side), [])
+                cells.append(f"{np.mean([g[1] for g in got]):.2f} ({' '.join(f'{g[1]:.2f}' for g in got)})"
+                             if got else "")
+            print(f"| {method.upper()} | {cells[0]} | {cells[1]} |")
+    return {f"{d}/{m}/{s}": [dict(seed=g[0], success=g[1], tasks=g[2]) for g in v] for (d, m, s), v in finals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="runs/offline-table", help="data, run folders and logs (kept)")
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=30000)
+    parser.add_argument("--eval-every", type=int, default=10000, help="gradient steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=20, help="episodes per task")
+    parser.add_argument("--episodes", type=int, default=1000, help="episodes of each generated dataset")
+    parser.add_argument("--official", metavar="IMPLS", help="the official SAW repository's impls/ folder")
+    parser.add_argument("--official-python", default="python", help="a Python for the official code")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one thread each)")
+    parser.add_argument("--nice", type=int, default=10, help="niceness of the runs")
+    parser.add_argument("--table", action="store_true", help="only print the table of what is finished")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if args.steps % 1000 or args.eval_every % 1000 or args.steps % args.eval_every:
+        parser.error("--steps and --eval-every must be multiples of 1000, and --steps of --eval-every")
+    if not args.table:
+        from envs.ogbench.datagen import generate_dataset
+
+        for dataset in args.datasets:
+            if not os.path.exists(data_path(args, dataset)):
+                os.makedirs(os.path.dirname(data_path(args, dataset)), exist_ok=True)
+                generate_dataset(dataset, args.episodes, data_path(args, dataset), seed=0, progress=True)
+        with ThreadPoolExecutor(args.parallel) as pool:
+            list(pool.map(lambda run: execute(args, *run), runs(args)))
+    result = table(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(settings=vars(args), finals=result), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
