@@ -24,6 +24,14 @@ Not part of the tests (it needs the JAX environment)::
     python bench/official_parity.py --impls /path/to/saw/impls --presets   # every paper preset vs hyperparameters.sh
 
 The defaults are the official networks and batch (512x3 MLPs, batch 1024) on pointmaze dimensions.
+
+``--pixels`` runs the pixel variants (``encoder=impala_small`` on both sides, the official pixel settings
+``share_goal_rep`` for SAW and ``low_actor_rep_grad`` for HIQL): every Impala encoder's weights transferred
+(kernels HWIO -> OIHW), one batch of random uint8 64x64x3 frames drawn by ``GoalSampler``, passed as uint8 to
+both. SAW, HIQL, GCIVL, GCIQL and GCBC have pixel mappings::
+
+    python bench/official_parity.py --impls /path/to/saw/impls --official-python /tmp/jax/bin/python \
+        --pixels --methods saw hiql gcivl --batch-size 64
 """
 
 import argparse
@@ -36,6 +44,9 @@ import tempfile
 import numpy as np
 
 METHODS = ("saw", "hiql", "gcivl", "gciql", "qrl", "crl", "gcbc")
+PIXEL_METHODS = ("saw", "hiql", "gcivl", "gciql", "gcbc")
+PIXEL_SETTINGS = {"saw": dict(share_goal_rep=True), "hiql": dict(low_actor_rep_grad=True)}
+"""The official pixel command lines' method settings (hyperparameters.sh), applied on both sides."""
 LOSS_TOLERANCE = 1e-5
 STEP_TOLERANCE = 1e-4
 
@@ -89,9 +100,12 @@ def official_side(args) -> None:
         for key in config:
             if key.endswith("hidden_dims"):
                 config[key] = hidden
+        if args.pixels:
+            config["encoder"] = "impala_small"
+            config.update(PIXEL_SETTINGS.get(method, {}))
         keys = {**BATCH_KEYS, **(HIERARCHICAL_KEYS if config["dataset_class"] == "HGCDataset" else
                                   {"actor_goals": "actor_goals"})}
-        batch = {k: data[v].astype(dtype) for k, v in keys.items()}
+        batch = {k: data[v] if data[v].dtype == np.uint8 else data[v].astype(dtype) for k, v in keys.items()}
         agent = agent_class.create(args.seed, batch["observations"][:1], batch["actions"][:1], config)
         params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), agent.network.params)
         if method in TARGETS:  # move the target off the online copy: the update order then matters
@@ -117,8 +131,18 @@ def official_side(args) -> None:
 # --- presets against the official hyperparameters.sh -------------------------------------------------------
 
 
+def _flag_value(text: str):
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def official_commands(impls: str) -> dict:
-    """``{(method, dataset): {flag: value}}`` of every state-based command line in ``impls/hyperparameters.sh``."""
+    """``{(method, dataset): {flag: value}}`` of every command line of ``impls/hyperparameters.sh`` (state-based and
+    pixel-based; not powderworld)."""
     import re
 
     commands = {}
@@ -128,16 +152,16 @@ def official_commands(impls: str) -> dict:
                 continue
             dataset = re.search(r"--env_name=(\S+)", line).group(1)
             method = re.search(r"--agent=agents/(\w+)\.py", line).group(1)
-            if method in METHODS and not dataset.startswith(("visual-", "powderworld")):
-                commands[method, dataset] = {k: float(v) for k, v in re.findall(r"--agent\.(\w+)=(\S+)", line)}
+            if method in METHODS and not dataset.startswith("powderworld"):
+                commands[method, dataset] = {k: _flag_value(v) for k, v in re.findall(r"--agent\.(\w+)=(\S+)", line)}
     return commands
 
 
 def check_presets(impls: str) -> list:
-    """Every official state-based command against ``preset("paper")``: the flags it sets, the defaults it keeps."""
+    """Every official command against ``preset("paper")``: the flags it sets, the defaults it keeps."""
     from rllib_ext.algorithms.registry import get_algorithm
 
-    renamed = {"discount": "gamma"}
+    renamed = {"discount": "gamma", "batch_size": "train_batch_size_per_learner"}
     problems, commands = [], official_commands(impls)
     for (method, dataset), flags in sorted(commands.items()):
         default = get_algorithm(method).algo_class.get_default_config()
@@ -145,14 +169,16 @@ def check_presets(impls: str) -> list:
         alpha = "awr_alpha" if method in ("saw", "gcivl") else "alpha"
         want = {renamed.get(k, alpha if k == "alpha" else k): v for k, v in flags.items()}
         keys = ("gamma", "subgoal_steps", "actor_p_trajgoal", "actor_p_randomgoal", "expectile", "awr_alpha", "alpha",
-                "low_alpha", "high_alpha", "kl_alpha")
+                "low_alpha", "high_alpha", "kl_alpha", "encoder", "p_aug", "share_goal_rep", "low_actor_rep_grad",
+                "train_batch_size_per_learner")
         for key in (k for k in keys if hasattr(default, k)):
             expected = want.get(key, getattr(default, key))
             if (key == "subgoal_steps" and method not in ("saw", "hiql")) or (key == "gamma" and method == "gcbc"):
                 continue  # only the hierarchical methods read k; GCBC reads no discount
             if getattr(config, key) != expected:
                 problems.append(f"{method} {dataset}: {key} = {getattr(config, key)}, official {expected}")
-    print(f"presets: {len(commands)} official state-based command lines checked, "
+    pixel_lines = sum(dataset.startswith("visual-") for _, dataset in commands)
+    print(f"presets: {len(commands)} official command lines checked ({pixel_lines} pixel-based), "
           f"{len(problems)} differences" + "".join(f"\n  {p}" for p in problems))
     return problems
 
@@ -194,34 +220,79 @@ def ensemble_params(flax: dict, prefix: str, n_hidden: int) -> dict:
     return t
 
 
-def torch_names(method: str, flax: dict, n: int) -> dict:
-    """``{our parameter name: array}`` for ``method`` from its flattened flax parameters (``n`` hidden layers)."""
+def impala_params(flax: dict, prefix: str) -> dict:
+    """Our ``ImpalaEncoder`` (``stacks.i.conv``, ``stacks.i.blocks.b.{0,1}``, ``mlp.j``) from the flax one at ``prefix``."""
+    t, i = {}, 0
+    while f"{prefix}/stack_blocks_{i}/Conv_0/kernel" in flax:
+        convs, c = [f"stacks.{i}.conv"], 1
+        while f"{prefix}/stack_blocks_{i}/Conv_{c}/kernel" in flax:
+            convs.append(f"stacks.{i}.blocks.{(c - 1) // 2}.{(c - 1) % 2}")
+            c += 1
+        for c, name in enumerate(convs):
+            conv = f"{prefix}/stack_blocks_{i}/Conv_{c}"
+            t[f"{name}.weight"], t[f"{name}.bias"] = flax[f"{conv}/kernel"].transpose(3, 2, 0, 1), flax[f"{conv}/bias"]
+        i += 1
+    j = 0
+    while f"{prefix}/MLP_0/Dense_{j}/kernel" in flax:
+        dense = f"{prefix}/MLP_0/Dense_{j}"
+        t[f"mlp.{j}.weight"], t[f"mlp.{j}.bias"] = flax[f"{dense}/kernel"].T, flax[f"{dense}/bias"]
+        j += 1
+    return t
+
+
+def torch_names(method: str, flax: dict, n: int, pixels: bool = False) -> dict:
+    """``{our parameter name: array}`` for ``method`` from its flattened flax parameters (``n`` hidden layers);
+    ``pixels``: with the official ``impala_small`` encoders (and ``PIXEL_SETTINGS``)."""
     def under(prefix, params):
         return {f"{prefix}.{k}": v for k, v in params.items()}
 
+    def impala(ours, theirs):
+        return under(ours, impala_params(flax, theirs)) if pixels else {}
+
     m = "modules_"
+    rep = "layers_1" if pixels else "layers_0"  # pixels: goal_rep = Sequential(Impala, MLP, LengthNormalize)
     if method == "saw":
-        return {**under("value.inputs.goal_representation.0", mlp_params(flax, f"{m}goal_rep/layers_0", n)),
+        shared = pixels  # PIXEL_SETTINGS: share_goal_rep, so the actor's phi is the value's
+        return {**under("value.inputs.goal_representation.0", mlp_params(flax, f"{m}goal_rep/{rep}", n)),
+                **impala("value.inputs.concat_encoder", f"{m}goal_rep/layers_0"),
+                **impala("value.inputs.state_encoder", f"{m}value/gc_encoder/state_encoder"),
                 **under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
                 **under("target_value_heads", ensemble_params(flax, f"{m}target_value/value_net", n)),
+                **impala("target_value_inputs_state_encoder", f"{m}target_value/gc_encoder/state_encoder"),
                 **under("actor.inputs.goal_representation.0",
-                        mlp_params(flax, f"{m}actor_goal_rep_def/layers_0", n)),
+                        mlp_params(flax, f"{m}goal_rep/{rep}" if shared else f"{m}actor_goal_rep_def/{rep}", n)),
+                **impala("actor.inputs.concat_encoder", f"{m}goal_rep/layers_0" if shared else
+                         f"{m}actor_goal_rep_def/layers_0"),
+                **impala("actor.inputs.state_encoder", f"{m}actor/gc_encoder/state_encoder"),
                 **under("actor.mlp", actor_params(flax, f"{m}actor", n)),
+                **impala("subpolicy.inputs.concat_encoder", f"{m}low_actor/gc_encoder/concat_encoder"),
                 **under("subpolicy.mlp", actor_params(flax, f"{m}low_actor", n))}
     if method == "hiql":
-        return {**under("value.inputs.goal_representation.0", mlp_params(flax, f"{m}goal_rep/layers_0", n)),
+        return {**under("value.inputs.goal_representation.0", mlp_params(flax, f"{m}goal_rep/{rep}", n)),
+                **impala("value.inputs.concat_encoder", f"{m}goal_rep/layers_0"),
+                **impala("value.inputs.state_encoder", f"{m}value/gc_encoder/state_encoder"),
                 **under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
                 **under("target_value_heads", ensemble_params(flax, f"{m}target_value/value_net", n)),
+                **impala("target_value_inputs_state_encoder", f"{m}target_value/gc_encoder/state_encoder"),
+                **impala("actor.state_encoder", f"{m}low_actor/gc_encoder/state_encoder"),
                 **under("actor.low", actor_params(flax, f"{m}low_actor", n)),
+                **impala("actor.high.inputs.concat_encoder", f"{m}high_actor/gc_encoder/concat_encoder"),
                 **under("actor.high.mlp", actor_params(flax, f"{m}high_actor", n))}
     if method == "gcivl":
         return {**under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
+                **impala("value.inputs.concat_encoder", f"{m}value/gc_encoder/concat_encoder"),
                 **under("target_value_heads", ensemble_params(flax, f"{m}target_value/value_net", n)),
+                **impala("target_value_inputs_concat_encoder", f"{m}target_value/gc_encoder/concat_encoder"),
+                **impala("actor.inputs.concat_encoder", f"{m}actor/gc_encoder/concat_encoder"),
                 **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
     if method == "gciql":
         return {**under("value.heads", ensemble_params(flax, f"{m}value/value_net", n)),
+                **impala("value.inputs.concat_encoder", f"{m}value/gc_encoder/concat_encoder"),
                 **under("critic.heads", ensemble_params(flax, f"{m}critic/value_net", n)),
+                **impala("critic.inputs.concat_encoder", f"{m}critic/gc_encoder/concat_encoder"),
                 **under("target_critic.heads", ensemble_params(flax, f"{m}target_critic/value_net", n)),
+                **impala("target_critic.inputs.concat_encoder", f"{m}target_critic/gc_encoder/concat_encoder"),
+                **impala("actor.inputs.concat_encoder", f"{m}actor/gc_encoder/concat_encoder"),
                 **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
     if method == "qrl":
         return {**under("value.phi", mlp_params(flax, f"{m}value/phi", n)),
@@ -234,11 +305,12 @@ def torch_names(method: str, flax: dict, n: int) -> dict:
                 **under("critic.psi", ensemble_params(flax, f"{m}critic/psi", n)),
                 **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
     if method == "gcbc":
-        return under("actor.mlp", actor_params(flax, f"{m}actor", n))
+        return {**impala("actor.inputs.concat_encoder", f"{m}actor/gc_encoder/concat_encoder"),
+                **under("actor.mlp", actor_params(flax, f"{m}actor", n))}
     raise ValueError(method)
 
 
-def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int, dtype: str) -> dict:
+def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int, dtype: str, pixels: bool = False) -> dict:
     import gymnasium as gym
     import torch
     from ray.rllib.core import DEFAULT_MODULE_ID
@@ -249,9 +321,14 @@ def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int, 
     config = get_algorithm(method).algo_class.get_default_config()
     settings = {k: tuple(hidden) for k in config.settings() if k.endswith("_hidden_dims")}
     config.training(train_batch_size_per_learner=batch_size, **settings)
-    obs_dim, act_dim = batch["obs"].shape[-1], batch["actions"].shape[-1]
-    spaces = {DEFAULT_MODULE_ID: (gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
-                                  gym.spaces.Box(-1, 1, (act_dim,), np.float32))}
+    act_dim = batch["actions"].shape[-1]
+    if pixels:
+        config.training(encoder="impala_small", **PIXEL_SETTINGS.get(method, {}))
+        height, width, channels = batch["obs"].shape[1:]
+        observations = gym.spaces.Box(0, 255, (height, width, 2 * channels), np.uint8)
+    else:
+        observations = gym.spaces.Box(-np.inf, np.inf, (2 * batch["obs"].shape[-1],), np.float32)
+    spaces = {DEFAULT_MODULE_ID: (observations, gym.spaces.Box(-1, 1, (act_dim,), np.float32))}
     learner = config.build_learner(spaces=spaces)
     module = learner.module[DEFAULT_MODULE_ID]
     if dtype == "float64":
@@ -261,15 +338,15 @@ def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int, 
         prefix = f"{method}|{dtype}|{when}|"
         return {k[len(prefix):]: v for k, v in official.items() if k.startswith(prefix)}
 
-    before, after = (torch_names(method, flax_params(w), len(hidden)) for w in ("before", "after"))
-    ours = dict(module.named_parameters())
+    before, after = (torch_names(method, flax_params(w), len(hidden), pixels) for w in ("before", "after"))
+    ours = dict(module.named_parameters(remove_duplicate=False))  # a shared network under each of its names
     if set(before) != set(ours):
         raise RuntimeError(f"{method}: parameters not mapped: {sorted(set(ours) ^ set(before))}")
     with torch.no_grad():
         for name, value in before.items():
             ours[name].copy_(torch.as_tensor(np.asarray(value)).reshape(ours[name].shape))
 
-    tensors = {k: torch.as_tensor(v.astype(dtype)) for k, v in batch.items()}
+    tensors = {k: torch.as_tensor(v if v.dtype == np.uint8 else v.astype(dtype)) for k, v in batch.items()}
     fwd = module.forward_train(tensors)
     loss = learner.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=config, batch=tensors, fwd_out=fwd)
     losses = {}
@@ -312,6 +389,20 @@ def make_batch(obs_dim: int, act_dim: int, batch_size: int, seed: int) -> dict:
     return {k: np.asarray(v, np.float32) for k, v in sampler.sample(batch_size).items()}
 
 
+def make_pixel_batch(act_dim: int, batch_size: int, seed: int, size: int = 64) -> dict:
+    """One relabelled batch of uint8 ``size x size x 3`` frames drawn by ``GoalSampler`` (20 episodes of 40)."""
+    from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
+
+    rng = np.random.default_rng(seed)
+    episodes, rows = 20, 40
+    frames = rng.integers(0, 256, (episodes * rows, size, size, 3), dtype=np.uint8)
+    actions = rng.uniform(-1, 1, (episodes * rows, act_dim)).astype(np.float32)
+    terminals = (np.arange(episodes * rows) % rows) == rows - 1
+    sampler = GoalSampler(frames, actions, terminals, gamma=0.99, subgoal_steps=10, value_p_curgoal=0.2,
+                          value_p_trajgoal=0.5, value_p_randomgoal=0.3, seed=seed)
+    return {k: v if v.dtype == np.uint8 else np.asarray(v, np.float32) for k, v in sampler.sample(batch_size).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impls", required=True, help="the official repository's impls/ folder")
@@ -321,6 +412,8 @@ def main() -> None:
     parser.add_argument("--act-dim", type=int, default=2)
     parser.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512], help="every MLP's hidden dims")
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--pixels", action="store_true",
+                        help=f"the pixel variants (impala_small on 64x64x3 frames; methods {', '.join(PIXEL_METHODS)})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--presets", action="store_true",
@@ -335,23 +428,28 @@ def main() -> None:
         sys.exit(1 if check_presets(args.impls) else 0)
     if not args.official_python:
         parser.error("--official-python is required (or --presets)")
+    if args.pixels and set(args.methods) - set(PIXEL_METHODS):
+        parser.error(f"--pixels covers {', '.join(PIXEL_METHODS)}; not {', '.join(set(args.methods) - set(PIXEL_METHODS))}")
 
     import torch
 
     torch.manual_seed(args.seed)
-    batch = make_batch(args.obs_dim, args.act_dim, args.batch_size, args.seed)
+    batch = (make_pixel_batch(args.act_dim, args.batch_size, args.seed) if args.pixels
+             else make_batch(args.obs_dim, args.act_dim, args.batch_size, args.seed))
     with tempfile.TemporaryDirectory() as tmp:
         batch_file, out_file = os.path.join(tmp, "batch.npz"), os.path.join(tmp, "official.npz")
         np.savez(batch_file, **batch)
         subprocess.run([args.official_python, os.path.abspath(__file__), "--official-side", "--impls", args.impls,
                         "--batch", batch_file, "--out", out_file, "--seed", str(args.seed), "--methods", *args.methods,
-                        "--hidden", *map(str, args.hidden)], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+                        "--hidden", *map(str, args.hidden), *(["--pixels"] if args.pixels else [])],
+                       check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
         official = dict(np.load(out_file))
-    results = {d: {m: our_side(m, official, batch, args.hidden, args.batch_size, d) for m in args.methods}
+    results = {d: {m: our_side(m, official, batch, args.hidden, args.batch_size, d, args.pixels) for m in args.methods}
                for d in ("float32", "float64")}
 
-    print(f"official: johnlyzhou/saw impls (jax {official['jax_version']}); obs {args.obs_dim}, act {args.act_dim}, "
-          f"hidden {tuple(args.hidden)}, batch {args.batch_size}, float32")
+    observations = "uint8 64x64x3 frames, impala_small" if args.pixels else f"obs {args.obs_dim}"
+    print(f"official: johnlyzhou/saw impls (jax {official['jax_version']}); {observations}, act {args.act_dim}, "
+          f"hidden {tuple(args.hidden)}, batch {args.batch_size}")
     worst = {}
     for dtype, by_method in results.items():
         print(f"\n{dtype}\n{'method':7} {'loss term':16} {'ours':>14} {'official':>14} {'rel. diff':>10}")

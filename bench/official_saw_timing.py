@@ -8,7 +8,8 @@ flax, optax, distrax and ml_collections (not this project's venv), e.g.::
     /tmp/jax/bin/python bench/official_saw_timing.py --impls /path/to/saw/impls --size full --agent hiql
 
 Times ``agent.update(batch)`` (the whole jitted step: losses, Adam, target EMA) on one fixed
-batch of pointmaze dimensions, i.e. without the host-side sampling. Prints one JSON line.
+batch of pointmaze dimensions (``--size pixels``: uint8 64x64x3 frames, ``encoder=impala_small`` and the
+official pixel settings, 5 actions as visual-cube), i.e. without the host-side sampling. Prints one JSON line.
 """
 
 import argparse
@@ -18,8 +19,10 @@ import time
 
 import numpy as np
 
-SIZES = {"full": ((512, 512, 512), 1024), "small": ((256, 256), 256)}
+SIZES = {"full": ((512, 512, 512), 1024), "small": ((256, 256), 256), "pixels": ((512, 512, 512), 256)}
 """size -> (hidden dims of every network, batch size); the same as ``saw_throughput.SIZES``."""
+PIXEL_SETTINGS = {"saw": dict(share_goal_rep=True), "hiql": dict(low_actor_rep_grad=True)}
+"""The official pixel command lines (hyperparameters.sh) beyond ``encoder=impala_small``."""
 
 
 def main() -> None:
@@ -43,12 +46,17 @@ def main() -> None:
         if key.endswith("hidden_dims"):
             config[key] = hidden
     config.batch_size = batch_size
+    pixels = args.size == "pixels"
+    if pixels:
+        config.encoder = "impala_small"
+        config.update(PIXEL_SETTINGS.get(args.agent, {}))
     goals = (("low_actor_goals", "high_actor_goals", "high_actor_targets") if config.dataset_class == "HGCDataset"
              else ("actor_goals",))
     rng = np.random.default_rng(0)
-    states = {key: rng.uniform(0, 20, (batch_size, 2)).astype(np.float32)
+    states = {key: rng.integers(0, 256, (batch_size, 64, 64, 3), dtype=np.uint8) if pixels
+              else rng.uniform(0, 20, (batch_size, 2)).astype(np.float32)
               for key in ("observations", "next_observations", "value_goals", *goals)}
-    batch = dict(states, actions=rng.uniform(-1, 1, (batch_size, 2)).astype(np.float32),
+    batch = dict(states, actions=rng.uniform(-1, 1, (batch_size, 5 if pixels else 2)).astype(np.float32),
                  rewards=-np.ones(batch_size, np.float32), masks=np.ones(batch_size, np.float32))  # fmt: skip
     agent = agent_class.create(0, batch["observations"][:1], batch["actions"][:1], config)
     for _ in range(3):

@@ -5,7 +5,9 @@ Two sizes on pointmaze dimensions (observation 2, action 2): ``full`` = the pape
 (512x3 MLPs, batch 1024) and ``small`` = 256x2 MLPs, batch 256; each eager and with
 ``torch_compile_learner=True`` (inductor; the first step compiles for 10-30 s, not timed).
 The data is a synthetic random-walk dataset in the OGBench layout (throughput does not depend
-on content).
+on content). ``--sizes pixels`` (not in the default sizes) times the pixel variants instead: the paper preset of
+``visual-cube-single-play-v0`` (``impala_small`` encoders, batch 256, ``p_aug`` 0.5) on random uint8 64x64x3
+frames, beside the official update with the same encoders and batch.
 
 The baseline is the official JAX agent run in the same command (``--official``, see
 ``official_saw_timing.py``: its jitted update alone, without sampling and without a Ray
@@ -51,7 +53,7 @@ from rllib_ext.algorithms.gcrl.common.goal_sampler import GoalSampler
 from rllib_ext.algorithms.registry import get_algorithm
 
 REFERENCE_JAX_CPU = {"full": 5.7, "small": 98.0}
-SIZES = {"full": ("paper", 20), "small": ("small", 100)}
+SIZES = {"full": ("paper", 20), "small": ("small", 100), "pixels": ("paper", 2)}
 """size -> (preset, gradient steps per train() call)."""
 
 
@@ -67,8 +69,21 @@ def write_dataset(directory: str, episodes: int = 100, rows: int = 1001) -> str:
     return path
 
 
+def write_pixel_dataset(directory: str, episodes: int = 20, rows: int = 51) -> str:
+    """Random uint8 64x64x3 frames and 5-d actions in the layout of visual-cube-single-play-v0."""
+    rng = np.random.default_rng(0)
+    terminals = np.zeros((episodes, rows), bool)
+    terminals[:, -1] = True
+    path = os.path.join(directory, "visual-cube-single-play-v0.npz")
+    np.savez(path, observations=rng.integers(0, 256, (episodes * rows, 64, 64, 3), dtype=np.uint8),
+             actions=rng.uniform(-1, 1, (episodes * rows, 5)).astype(np.float32), terminals=terminals.reshape(-1))
+    return path
+
+
 def _config(method: str, dataset: str, size: str, device: str, compiled: bool, compile_mode: str):
     preset, steps = SIZES[size]
+    if size == "pixels":
+        dataset = os.path.join(os.path.dirname(dataset), "visual-cube-single-play-v0.npz")
     config = get_algorithm(method).algo_class.get_default_config()
     config.training(dataset_path=dataset).preset(preset).training(num_steps_per_iteration=steps)
     config.learners(num_gpus_per_learner=1 if device == "cuda" else 0).debugging(seed=0)
@@ -95,10 +110,11 @@ def update_rate(method: str, dataset: str, size: str, device: str, compiled: boo
     same scope as the official timing: Ray's background processes cost up to 25% on 2 cores)."""
     torch.set_num_threads(threads)
     config = _config(method, dataset, size, device, compiled, compile_mode)
-    rows = data.load(dataset)
-    obs_dim, action_dim = rows["observations"].shape[1], rows["actions"].shape[1]
-    spaces = {DEFAULT_MODULE_ID: (gym.spaces.Box(-np.inf, np.inf, (2 * obs_dim,), np.float32),
-                                  gym.spaces.Box(-1, 1, (action_dim,), np.float32))}  # fmt: skip
+    rows = data.load(config.dataset_path)
+    obs_shape, action_dim = rows["observations"].shape[1:], rows["actions"].shape[1]
+    observations = (gym.spaces.Box(0, 255, (*obs_shape[:-1], 2 * obs_shape[-1]), np.uint8) if len(obs_shape) == 3
+                    else gym.spaces.Box(-np.inf, np.inf, (2 * obs_shape[0],), np.float32))
+    spaces = {DEFAULT_MODULE_ID: (observations, gym.spaces.Box(-1, 1, (action_dim,), np.float32))}
     learner = config.build_learner(spaces=spaces)
     batch = GoalSampler.for_config(rows, config).sample(config.train_batch_size_per_learner)
     tensors = {DEFAULT_MODULE_ID: {k: torch.as_tensor(v, device=learner.device) for k, v in batch.items()}}
@@ -132,7 +148,7 @@ def official_rates(impls: str, python: str, method: str, size: str, threads: int
     side by side, faster on this 2-core machine); the best of the two is the baseline.
     """
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_saw_timing.py")
-    steps = {"full": 10, "small": 100}[size]
+    steps = {"full": 10, "small": 100, "pixels": 3}[size]
     variants = {"pinned_1_cpu": SINGLE_THREAD_XLA} if threads == 1 else {"xla_default": "", "xla_single_thread_ops": SINGLE_THREAD_XLA}
     rates = {}
     for name, flags in variants.items():
@@ -178,6 +194,8 @@ def main(argv=None) -> None:
     figures = {row: {"train": [], "update": []} for row in rows}
     with tempfile.TemporaryDirectory() as tmp:
         dataset = write_dataset(tmp)
+        if "pixels" in args.sizes:
+            write_pixel_dataset(tmp)
         for round_ in range(args.rounds):
             for method, size in official if args.official else []:
                 rates = official_rates(args.official, args.official_python, method, size, args.threads)
@@ -201,7 +219,7 @@ def main(argv=None) -> None:
                "train_steps_per_s": float(np.median(got["train"])), "update_steps_per_s": float(np.median(got["update"])),
                "train_rounds": got["train"], "update_rounds": got["update"]}  # fmt: skip
         versus = ""
-        if method == "saw":
+        if method == "saw" and size in REFERENCE_JAX_CPU:
             row["reference_jax_cpu"] = REFERENCE_JAX_CPU[size]
             versus = f"reference JAX figure {REFERENCE_JAX_CPU[size]:.1f} (other machine)"
         if official.get((method, size)) and device == "cpu":

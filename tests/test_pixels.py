@@ -206,7 +206,7 @@ def tiny_pixel_config(method: str, dataset_path: str):
     dims = {k: (16,) for k in ("actor_hidden_dims", "value_hidden_dims", "subpolicy_hidden_dims") if hasattr(config, k)}
     return config.training(dataset_path=dataset_path).preset("paper").training(
         encoder="impala_debug", train_batch_size_per_learner=4, num_steps_per_iteration=2, subgoal_steps=2,
-        evaluation_max_episode_steps=2, **dims).debugging(seed=0)
+        eval_max_episode_steps=2, **dims).debugging(seed=0)
 
 
 def test_generated_visual_dataset_is_official_layout(visual_dataset):

@@ -115,7 +115,7 @@ class GCRLConfig(AlgorithmConfig):
         self.frame_stack: Optional[int] = None  # observations = the last n frames on the channel axis (None: off)
         self.eval_num_workers: Optional[int] = None  # processes for the evaluation (None: its default)
         self.evaluation_duration = 50  # episodes per evaluation task
-        self.evaluation_max_episode_steps: Optional[int] = None  # cut evaluation episodes short (None: the env's limit)
+        self.eval_max_episode_steps: Optional[int] = None  # cut evaluation episodes short (None: the env's limit)
         self.num_env_runners = 0  # learns from its dataset only
         self.torch_skip_nan_gradients = True  # no NaN scan of every gradient (the official code has none)
         # fmt: on
@@ -192,8 +192,8 @@ class GCRLConfig(AlgorithmConfig):
              f"None, one of {sorted(ENCODERS)} or a callable input_shape -> nn.Module"),
             ("p_aug", is_number(self.p_aug) and 0 <= self.p_aug <= 1, "in [0, 1]"),
             ("frame_stack", self.frame_stack is None or is_int(self.frame_stack, 1), "None or >= 1 (an integer)"),
-            ("evaluation_max_episode_steps", self.evaluation_max_episode_steps is None
-             or is_int(self.evaluation_max_episode_steps, 1), "None or >= 1 (an integer)"),
+            ("eval_max_episode_steps", self.eval_max_episode_steps is None
+             or is_int(self.eval_max_episode_steps, 1), "None or >= 1 (an integer)"),
             ("num_env_runners", self.num_env_runners == 0, "0 (the family learns from its dataset only)"),
             ("actor_hidden_dims", is_dims(self.actor_hidden_dims), "a non-empty sequence of positive integers"),
             *[(k, is_number(p) and 0 <= p <= 1, "in [0, 1]") for k, p in probs.items()],
@@ -329,7 +329,7 @@ class GCRL(Algorithm):
         return evaluate_goal_conditioned(self.goal_conditioned_policy(), self.config.dataset_name,
                                          episodes_per_task=episodes_per_task, seed=seed, num_workers=num_workers,
                                          frame_stack=self.config.frame_stack,
-                                         max_episode_steps=self.config.evaluation_max_episode_steps)
+                                         max_episode_steps=self.config.eval_max_episode_steps)
 
     @override(Algorithm)
     def evaluate(self, parallel_train_future=None) -> ResultDict:
