@@ -42,26 +42,10 @@ def submit(cluster, *args, timeout=420):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_submit_runs_training_on_the_cluster(cluster, tmp_path):
-    out = tmp_path / "run"
-    done = submit(cluster, "--no-requirements", "--", "train", "ppo", *SMALL_IPD, "--iterations", "2", "--out", str(out))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "iter    2/2" in done.stdout  # the job's own progress lines, streamed back
-    job_id = re.search(r"submitted job (\S+):", done.stdout).group(1)
-    assert f"job {job_id}: SUCCEEDED (exit code 0)" in done.stdout
-    assert json.loads((out / "result.json").read_text())["training_iteration"] == 2
-
-    logs = subprocess.run([*CLI, "submit", "--address", cluster.dashboard, "logs", job_id], env=cluster.env,
-                          capture_output=True, text=True, timeout=60)
-    assert logs.returncode == 0 and "iter    2/2" in logs.stdout
-    status = subprocess.run([*CLI, "submit", "--address", cluster.dashboard, "status", job_id], env=cluster.env,
-                            capture_output=True, text=True, timeout=60)
-    assert status.returncode == 0 and "SUCCEEDED" in status.stdout
-
-
 def test_stopped_job_leaves_a_checkpoint_and_resumes_as_a_job(cluster, tmp_path):
     """`submit stop` sends SIGTERM: the training job ends its iteration with a final checkpoint and
-    result.json (Ray's default 3 s before SIGKILL would not allow it), and a `resume` job continues."""
+    result.json (Ray's default 3 s before SIGKILL would not allow it), and a `resume` job continues; a job
+    that waits streams its progress lines back, and `submit logs` / `submit status` find it afterwards."""
     out = tmp_path / "run"
     started = submit(cluster, "--no-requirements", "--no-wait", "--", "train", "ppo", *SMALL_IPD,
                      "--iterations", "1000", "--out", str(out))
@@ -83,9 +67,17 @@ def test_stopped_job_leaves_a_checkpoint_and_resumes_as_a_job(cluster, tmp_path)
     assert (out / "checkpoints" / "final" / "rllib_checkpoint.json").exists()
     resumed = submit(cluster, "--no-requirements", "--", "resume", str(out), "--iterations", str(done + 1))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert f"iter {done + 1:>4}/{done + 1}" in resumed.stdout
+    last_line = f"iter {done + 1:>4}/{done + 1}"
+    assert last_line in resumed.stdout  # the job's own progress lines, streamed back
     rows = list(csv.DictReader((out / "progress.csv").open()))
     assert [int(float(r["training_iteration"])) for r in rows] == list(range(1, done + 2))
+
+    job_id = re.search(r"submitted job (\S+):", resumed.stdout).group(1)
+    assert f"job {job_id}: SUCCEEDED (exit code 0)" in resumed.stdout
+    logs = submit(cluster, "logs", job_id, timeout=60)
+    assert logs.returncode == 0 and last_line in logs.stdout
+    status = submit(cluster, "status", job_id, timeout=60)
+    assert status.returncode == 0 and "SUCCEEDED" in status.stdout
 
 
 def test_failing_job_is_reported_with_its_exit_code(cluster, tmp_path):
