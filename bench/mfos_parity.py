@@ -7,7 +7,9 @@ difference ``max |ours - official| / max |official|``:
 
 1. ``ipd_batched``'s ``Ls`` (L_1, L_2, M) against ``ipd_losses`` on random logits;
 2. ``MetaGames(opponent="NL").step`` against ``AnalyticMetaIPD.step`` from the same naive learners and
-   actions (observation, both rewards, the learner after its step), and a whole 100-step meta-episode;
+   actions (observation, both rewards, the learner after its step), and a whole 100-step meta-episode; and
+   ``NonMfosMetaGames`` (naive learner vs naive learner, ``main_non_mfos.py``) against ``naive_pair_rewards``,
+   each on its own random draws of 8192 games (a statistical match, not the same numbers);
 3. ``ActorCritic.evaluate`` (log-prob, entropy, value) against ``MFOSTorchRLModule`` with RLlib's
    ``TorchDiagGaussian``, same weights;
 4. one ``PPO.update`` (4 full-batch epochs on a meta-episode the official policy played) against one update of
@@ -62,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from rllib_ext.algorithms.mfos.analytic_ipd import AnalyticMetaIPD, ipd_losses
+    from rllib_ext.algorithms.mfos.analytic_ipd import AnalyticMetaIPD, ipd_losses, naive_pair_rewards
     from rllib_ext.algorithms.mfos.torch.mfos_torch_rl_module import MFOSTorchRLModule
 
     rows = []
@@ -107,6 +109,16 @@ def main() -> None:
             totals.append((our_reward, reward.squeeze(-1).numpy()))
         report("meta-episode M-FOS return (100 steps)", sum(t[0] for t in totals), sum(t[1] for t in totals))
         report("NL logits after 100 steps", game.th_nl, official_game.inner_th_ba)
+
+        # 2b. the level without M-FOS: naive learner vs naive learner (main_non_mfos.py), different draws
+        pair = envs.NonMfosMetaGames(8192, p1="NL", p2="NL", game="IPD")
+        pair.reset()
+        official_pair = []
+        for _ in range(100):
+            _, r1, r2, _ = pair.step()
+            official_pair.append(torch.stack([r1.squeeze(-1), r2.squeeze(-1)], -1).detach().mean(0))
+        report("NL vs NL reward per step (8192 games, own draws)", naive_pair_rewards(8192, seed=args.seed).mean(0),
+               torch.stack(official_pair).mean(0))
 
         # 3. the Gaussian policy and the critic, same weights
         official_ppo = ppo.PPO(10, 5, 0.002, (0.9, 0.999), 0.99, 4, 0.2, 0.01)

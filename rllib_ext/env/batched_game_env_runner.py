@@ -105,6 +105,34 @@ def validate_config(config) -> None:
         )
 
 
+def finished_episode(agents, module_of, mapping_fn, b, obs, actions, rewards, logp, dist_inputs) -> MultiAgentEpisode:
+    """One finished MultiAgentEpisode of game ``b`` from ``[B, T(+1), N, ...]`` arrays in which every agent of
+    ``agents`` acts every step (``dist_inputs``: ``{agent index: [B, T, ...]}``, for the agents that have them)."""
+    T = actions.shape[1]
+    ep = MultiAgentEpisode(agent_to_module_mapping_fn=mapping_fn)
+    for i, aid in enumerate(agents):
+        extra = {Columns.ACTION_LOGP: InfiniteLookbackBuffer(logp[b, :, i])}
+        if i in dist_inputs:
+            extra[Columns.ACTION_DIST_INPUTS] = InfiniteLookbackBuffer(dist_inputs[i][b])
+        ep.agent_episodes[aid] = SingleAgentEpisode(
+            observations=InfiniteLookbackBuffer(obs[b, :, i]),
+            actions=InfiniteLookbackBuffer(actions[b, :, i]),
+            rewards=InfiniteLookbackBuffer(rewards[b, :, i]),
+            infos=InfiniteLookbackBuffer([{} for _ in range(T + 1)]),
+            extra_model_outputs=extra,
+            terminated=True,
+            agent_id=aid,
+            module_id=module_of[i],
+            multi_agent_episode_id=ep.id_,
+            len_lookback_buffer=0,
+        )
+        ep.env_t_to_agent_t[aid] = InfiniteLookbackBuffer(list(range(T + 1)))
+        ep.agent_t_started[aid] = 0
+    ep.env_t = T
+    ep.is_terminated = True
+    return ep
+
+
 class BatchedGameEnvRunner(MultiAgentEnvRunner):
     """Plays all games of a batch at once as numpy arrays; returns standard MultiAgentEpisodes."""
 
@@ -226,29 +254,8 @@ class BatchedGameEnvRunner(MultiAgentEnvRunner):
 
     def _episode(self, b, module_of, obs, actions, rewards, logp, dist_inputs) -> MultiAgentEpisode:
         """One finished MultiAgentEpisode from the arrays of game ``b`` (all agents act every step)."""
-        T = actions.shape[1]
-        ep = MultiAgentEpisode(agent_to_module_mapping_fn=self.config.policy_mapping_fn)
-        for i, aid in enumerate(self.batched.agents):
-            extra = {Columns.ACTION_LOGP: InfiniteLookbackBuffer(logp[b, :, i])}
-            if i in dist_inputs:
-                extra[Columns.ACTION_DIST_INPUTS] = InfiniteLookbackBuffer(dist_inputs[i][b])
-            ep.agent_episodes[aid] = SingleAgentEpisode(
-                observations=InfiniteLookbackBuffer(obs[b, :, i]),
-                actions=InfiniteLookbackBuffer(actions[b, :, i]),
-                rewards=InfiniteLookbackBuffer(rewards[b, :, i]),
-                infos=InfiniteLookbackBuffer([{} for _ in range(T + 1)]),
-                extra_model_outputs=extra,
-                terminated=True,
-                agent_id=aid,
-                module_id=module_of[i],
-                multi_agent_episode_id=ep.id_,
-                len_lookback_buffer=0,
-            )
-            ep.env_t_to_agent_t[aid] = InfiniteLookbackBuffer(list(range(T + 1)))
-            ep.agent_t_started[aid] = 0
-        ep.env_t = T
-        ep.is_terminated = True
-        return ep
+        return finished_episode(self.batched.agents, module_of, self.config.policy_mapping_fn, b, obs, actions, rewards,
+                                logp, dist_inputs)
 
     def _log_round(self, module_of, actions, rewards, infos) -> None:
         """Step counters (PPO's sampling loop reads them), episode returns and game metrics."""

@@ -126,3 +126,24 @@ class AnalyticMetaIPD:
             m.update({f"p_cooperate_{s}": float(v) for s, v in zip(STATES, p)})
             out[aid] = m
         return out
+
+
+def naive_pair_rewards(num_games: int = 8192, num_steps: int = 100, lr: float = 1.0, gamma: float = 0.96,
+                       init_std: float = 1.0, seed: int = 0) -> np.ndarray:
+    """The reference level without M-FOS: two naive learners against each other (official
+    ``src/main_non_mfos.py``, ``NonMfosMetaGames`` with ``NL`` vs ``NL``), each stepping on its own exact loss
+    at the same time, one step at reset and then ``num_steps`` meta-steps; each player's reward per step
+    before each step, averaged over the games, ``[num_steps, 2]``."""
+    g = torch.Generator().manual_seed(seed)
+    th = [torch.randn(num_games, 5, generator=g) * init_std for _ in range(2)]
+    rewards = []
+    for t in range(num_steps + 1):
+        th = [x.detach().requires_grad_(True) for x in th]
+        with torch.enable_grad():
+            l1, l2, _ = ipd_losses(th[0], th[1], gamma)
+            g1 = torch.autograd.grad(l1.sum(), th[0], retain_graph=True)[0]
+            g2 = torch.autograd.grad(l2.sum(), th[1])[0]
+        if t:
+            rewards.append((-(1 - gamma) * torch.stack([l1, l2], -1)).detach().mean(0).numpy())
+        th = [th[0].detach() - lr * g1, th[1].detach() - lr * g2]
+    return np.stack(rewards)

@@ -17,17 +17,25 @@ from ray.rllib.env.vector.sync_vector_multi_agent_env import SyncVectorMultiAgen
 from ray.tune.registry import register_env
 
 from rllib_ext.algorithms.mfos.analytic_ipd import AnalyticMetaIPD
+from rllib_ext.algorithms.mfos.sampled_meta_game import SampledMetaGame
 from rllib_ext.env.batched_game_env_runner import BatchedGameEnvRunner, _gc_paused
 
-META_GAMES = {"ipd_analytic": AnalyticMetaIPD}
-"""M-FOS's meta-games by env name; ``env_config`` holds a meta-game's keyword arguments (``num_steps``, ...)."""
+ANALYTIC = "ipd_analytic"
+META_GAMES = {ANALYTIC: AnalyticMetaIPD, "ipd": SampledMetaGame, "coin_game": SampledMetaGame}
+"""M-FOS's meta-games by env name: the analytic IPD, and the sampled meta-game on the package's games;
+``env_config`` holds a meta-game's keyword arguments (``num_steps``, ``inner_episodes``, ...)."""
+SET_BY_CONFIG = ("num_games", "seed", "game", "opponent")
+"""Meta-game arguments that come from the config (games per runner, seed, env, opponent), not ``env_config``."""
 
 
-def make_meta_game(name: str, num_games: int, env_config: Dict, seed=None):
-    """The batched meta-game ``name`` of ``num_games`` games; a ValueError names an unknown one."""
+def make_meta_game(name: str, num_games: int, env_config: Dict, opponent: str = "naive", seed=None):
+    """The batched meta-game ``name`` of ``num_games`` games against ``opponent``; a ValueError names an
+    unknown one."""
     if name not in META_GAMES:
         raise ValueError(f"unknown M-FOS env {name!r}; known: {', '.join(META_GAMES)}")
-    return META_GAMES[name](num_games=num_games, seed=seed, **env_config)
+    if name == ANALYTIC:
+        return AnalyticMetaIPD(num_games=num_games, seed=seed, **env_config)
+    return SampledMetaGame(num_games=num_games, game=name, opponent=opponent, seed=seed, **env_config)
 
 
 class MetaGameEnv(MultiAgentEnv):
@@ -55,8 +63,8 @@ class MetaGameEnv(MultiAgentEnv):
                 {aid: False for aid in [*self.agents, "__all__"]}, {})
 
 
-for _name, _cls in META_GAMES.items():
-    register_env(_name, lambda env_config, _cls=_cls: MetaGameEnv(_cls(num_games=1, **env_config)))
+register_env(ANALYTIC, lambda env_config: MetaGameEnv(AnalyticMetaIPD(num_games=1, **env_config)))
+"""The analytic IPD for RLlib's own runners (the sampled meta-games' names are the plain games')."""
 
 
 class MetaGameEnvRunner(BatchedGameEnvRunner):
@@ -64,9 +72,11 @@ class MetaGameEnvRunner(BatchedGameEnvRunner):
 
     def make_env(self):
         config = self.config
-        self.batched = make_meta_game(config.env, config.num_envs_per_env_runner, config.env_config, self._seed)
+        self.batched = make_meta_game(config.env, config.num_envs_per_env_runner, config.env_config,
+                                      config.opponent, self._seed)
         self.game = self.batched  # its ``metrics`` summarises a round
-        self.env = SyncVectorMultiAgentEnv([lambda: MetaGameEnv(make_meta_game(config.env, 1, config.env_config))])
+        self.env = SyncVectorMultiAgentEnv([lambda: MetaGameEnv(
+            make_meta_game(config.env, 1, config.env_config, config.opponent))])
         self.num_envs = self.batched.num_games
         self._needs_initial_reset = True
 

@@ -25,14 +25,16 @@ from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
-from rllib_ext.algorithms.mfos.meta_game_env_runner import META_GAMES, MetaGameEnvRunner
+from rllib_ext.algorithms.mfos.meta_game_env_runner import ANALYTIC, META_GAMES, SET_BY_CONFIG, MetaGameEnvRunner
+from rllib_ext.algorithms.mfos.sampled_meta_game import INNER_LEARNERS, SampledMetaGame
 from rllib_ext.algorithms.mfos.torch.mfos_torch_rl_module import MFOSTorchRLModule
-from rllib_ext.algorithms.players import policy_mapping_fn
+from rllib_ext.algorithms.players import mlp_learner_spec, policy_mapping_fn
 
 MFOS_ID = "player_0"
 """M-FOS's agent and module id; the opponent is ``player_1`` in the logs."""
-OPPONENTS = ("naive",)
-"""Opponents inside the meta-game: the naive learner (the analytic IPD's exact gradient learner)."""
+OPPONENTS = {ANALYTIC: ("naive",), "ipd": INNER_LEARNERS, "coin_game": INNER_LEARNERS}
+"""Opponents inside each meta-game: the naive learner (on the analytic IPD the exact gradient learner, on the
+sampled games this package's PPO learner) or a Reciprocator (sampled games)."""
 
 
 class MFOSConfig(PPOConfig):
@@ -41,7 +43,7 @@ class MFOSConfig(PPOConfig):
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or MFOS)
         # fmt: off
-        self.opponent = "naive"  # the learner inside the meta-game (OPPONENTS)
+        self.opponent = "naive"  # the learner inside the meta-game (OPPONENTS[env])
         # The official PPO (main_mfos_ppo.py, ppo.py): Monte-Carlo returns over the 100 meta-steps, no GAE.
         self.gamma = 0.99
         self.lr = 0.002  # Adam, betas (0.9, 0.999) as RLlib's default
@@ -79,7 +81,9 @@ class MFOSConfig(PPOConfig):
 
         Args:
             opponent: the learner inside the meta-game, re-drawn (with its optimiser) every meta-episode:
-                ``naive`` (the analytic IPD's naive learner: one exact gradient step per meta-step).
+                ``naive`` (on the analytic IPD the naive learner's exact gradient step every meta-step; on the
+                sampled games this package's naive PPO learner, updated after every inner episode) or
+                ``reciprocator`` (sampled games: a Reciprocator with its estimator and reciprocal reward).
             normalize_returns: value targets = Monte-Carlo returns standardised over the batch, advantage =
                 target - V(s) (``ppo.py`` ``PPO.update``) instead of RLlib's GAE.
             center_returns: with ``normalize_returns``, subtract the batch mean before dividing by the std.
@@ -97,11 +101,18 @@ class MFOSConfig(PPOConfig):
         return self
 
     def meta_steps(self) -> int:
-        """Meta-steps per meta-episode (the meta-game's ``num_steps``)."""
-        return int(self.env_config.get("num_steps", 100))
+        """Meta-steps per meta-episode: the analytic IPD's ``num_steps`` (100), the sampled meta-game's
+        ``inner_episodes x inner_steps`` (8 x 32)."""
+        c = self.env_config
+        if self.env == ANALYTIC:
+            return int(c.get("num_steps", 100))
+        return int(c.get("inner_episodes", 8)) * int(c.get("inner_steps", 32))
 
     def game_metric_keys(self) -> List[str]:
-        """``<player>/<metric>`` of every game metric the meta-game logs (from one meta-step of one game)."""
+        """``<player>/<metric>`` of every game metric the meta-game logs (analytic IPD: from one meta-step of one
+        game)."""
+        if self.env != ANALYTIC:
+            return SampledMetaGame.metric_keys(self.env)
         game = META_GAMES[self.env](num_games=1, seed=0, **{**self.env_config, "num_steps": 1})
         game.reset()
         _, _, info = game.step(np.zeros((1, *game.action_shape), game.action_space.dtype))
@@ -110,7 +121,13 @@ class MFOSConfig(PPOConfig):
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
-        return RLModuleSpec(module_class=MFOSTorchRLModule)
+        """The official actor-critic on the analytic IPD; separate tanh MLPs (64, 64) with categorical actions
+        on the sampled games."""
+        if self.env == ANALYTIC:
+            return RLModuleSpec(module_class=MFOSTorchRLModule)
+        spec = mlp_learner_spec([64, 64])
+        spec.module_class = super().get_default_rl_module_spec().module_class  # RLlib's PPO module
+        return spec
 
     @override(PPOConfig)
     def get_default_learner_class(self):
@@ -135,19 +152,20 @@ class MFOSConfig(PPOConfig):
         if not self._is_frozen:
             self._derive_settings()
         super().validate()
-        if self.opponent not in OPPONENTS:
-            self._value_error(f"opponent: unknown {self.opponent!r}; known: {', '.join(OPPONENTS)}")
+        if self.opponent not in OPPONENTS[self.env]:
+            self._value_error(f"opponent: unknown {self.opponent!r} on {self.env}; known: "
+                              f"{', '.join(OPPONENTS[self.env])}")
         if self.ppo_update not in ("official", "rllib"):
             self._value_error(f"ppo_update: unknown {self.ppo_update!r}; known: official, rllib")
         if self.ppo_update == "official" and (not self.normalize_returns or self.use_kl_loss):
             self._value_error("ppo_update='official' is the official update on the official targets: it needs "
                               "normalize_returns=True and use_kl_loss=False (or set ppo_update='rllib')")
-        known = sorted(set(inspect.signature(META_GAMES[self.env]).parameters) - {"num_games", "seed"})
+        known = sorted(set(inspect.signature(META_GAMES[self.env]).parameters) - set(SET_BY_CONFIG))
         unknown = sorted(set(self.env_config) - set(known))
         if unknown:
             self._value_error(f"env_config: unknown key(s) {unknown} for {self.env}; known: {', '.join(known)}")
         if self.meta_steps() < 1:
-            self._value_error(f"env_config['num_steps'] must be >= 1, got {self.meta_steps()}")
+            self._value_error(f"env_config: a meta-episode needs at least one meta-step, got {self.meta_steps()}")
 
 
 class MFOS(PPO):

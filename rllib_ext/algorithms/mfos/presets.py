@@ -9,7 +9,7 @@ from typing import Dict, Optional, Sequence
 from rllib_ext.algorithms.mfos.mfos import OPPONENTS, MFOSConfig
 from rllib_ext.algorithms.mfos.meta_game_env_runner import META_GAMES
 
-AGENT_TYPES = ("mfos", *OPPONENTS)
+AGENT_TYPES = ("mfos", "naive", "reciprocator")
 """``--agents``: M-FOS in seat 0, its opponent in seat 1."""
 
 PRESETS: Dict[str, Dict[str, Dict]] = {
@@ -19,6 +19,16 @@ PRESETS: Dict[str, Dict[str, Dict]] = {
         # A CPU budget: 256 games, 150 meta-episodes (M-FOS passes the naive learner after about 60 of them).
         "small": dict(games=256, iterations=150, training=dict()),
     },
+    # The sampled meta-game: the official Coin Game M-FOS's PPO (main_mfos_coin_game.py: gamma 0.995, lr 2e-4,
+    # 16 full-batch epochs, no entropy bonus, 512 games, 1000 meta-episodes of 16 inner episodes) on this
+    # package's 32-step games; the opponent learns with its Reciprocator preset's PPO numbers.
+    **{game: {
+        "paper": dict(games=512, iterations=1000, env=dict(inner_episodes=16, opponent_preset="paper"),
+                      training=dict(gamma=0.995, lr=2e-4, num_epochs=16, entropy_coeff=0.0)),
+        # A CPU budget: 64 games, 8 inner episodes, 100 meta-episodes, a larger step.
+        "small": dict(games=64, iterations=100, env=dict(inner_episodes=8),
+                      training=dict(gamma=0.995, lr=2e-3, num_epochs=4, entropy_coeff=0.01)),
+    } for game in ("ipd", "coin_game")},
 }
 
 
@@ -33,15 +43,15 @@ def mfos_config(
     if env not in META_GAMES:
         raise ValueError(f"unknown env {env!r} for mfos; known envs: {', '.join(META_GAMES)}")
     agents = list(agents or ["mfos", "naive"])
-    if len(agents) != 2 or agents[0] != "mfos" or agents[1] not in OPPONENTS:
+    if len(agents) != 2 or agents[0] != "mfos" or agents[1] not in OPPONENTS[env]:
         raise ValueError(f"--agents {','.join(agents)}: mfos plays player_0 against one opponent, e.g. "
-                         f"--agents mfos,naive (opponents: {', '.join(OPPONENTS)})")
+                         f"--agents mfos,naive (opponents on {env}: {', '.join(OPPONENTS[env])})")
     if preset not in PRESETS[env]:
         raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS[env])}")
     p = PRESETS[env][preset]
     return (
         MFOSConfig()
-        .environment(env, env_config=dict(env_config or {}))
+        .environment(env, env_config={**p.get("env", {}), **(env_config or {})})
         .env_runners(num_envs_per_env_runner=p["games"])
         .training(opponent=agents[1], **p["training"])
         .debugging(seed=seed)
