@@ -50,8 +50,8 @@ class AlgorithmEntry:
     the package's games (M-FOS's meta-games); ``build`` then gets ``agents=None`` without ``--agents``."""
     iterations: Optional[Callable[[str, str], int]] = None
     """Game: the default iterations of ``(target, preset)``, when not naive PPO's."""
-    headline: Tuple[str, ...] = ()
-    """Game: the headline metrics, when not the game's."""
+    headline: Optional[Callable[[AlgorithmConfig], Tuple[str, ...]]] = None
+    """Game: the headline metrics of a config, when not its game's."""
 
     def default_budget(self, target: str, preset: str) -> int:
         """Iterations (games: the preset's) or gradient steps (offline) of a run without an explicit budget."""
@@ -65,7 +65,7 @@ class AlgorithmEntry:
         """The metrics progress lines, tables and plots show (per player on games)."""
         if self.kind == OFFLINE:
             return ("success",)
-        return self.headline or get_game(config.env).headline_metrics
+        return self.headline(config) if self.headline else get_game(config.env).headline_metrics
 
 
 ALGORITHMS: Dict[str, AlgorithmEntry] = {
@@ -82,7 +82,7 @@ ALGORITHMS: Dict[str, AlgorithmEntry] = {
                        "meta-episode (player_0 = M-FOS, player_1 = its opponent)", MFOS, mfos_presets.mfos_config,
                        mfos_presets.AGENT_TYPES, "mfos", env_settings=META_GAMES.__getitem__,
                        iterations=mfos_presets.default_iterations,
-                       headline=("reward_per_step", "cooperation_rate")),
+                       headline=mfos_presets.headline_metrics),
         AlgorithmEntry("saw", OFFLINE, "SAW: one flat goal-conditioned policy bootstrapped on subgoal-conditioned "
                        "policies", SAW, SAW.get_default_config),
         AlgorithmEntry("hiql", OFFLINE, "HIQL: hierarchical implicit Q-learning, latent subgoals as actions", HIQL,

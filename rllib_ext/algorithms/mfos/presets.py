@@ -4,10 +4,11 @@ Deltas on ``MFOSConfig``'s defaults (which hold the official PPO numbers) per en
 the default number of meta-episodes (one PPO update each).
 """
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
+from envs.games import get_game
 from rllib_ext.algorithms.mfos.mfos import OPPONENTS, MFOSConfig
-from rllib_ext.algorithms.mfos.meta_game_env_runner import META_GAMES
+from rllib_ext.algorithms.mfos.meta_game_env_runner import ANALYTIC, META_GAMES
 
 AGENT_TYPES = ("mfos", "naive", "reciprocator")
 """``--agents``: M-FOS in seat 0, its opponent in seat 1."""
@@ -60,3 +61,9 @@ def mfos_config(
 
 def default_iterations(env: str, preset: str) -> int:
     return PRESETS[env][preset]["iterations"]
+
+
+def headline_metrics(config: MFOSConfig) -> Tuple[str, ...]:
+    """What progress lines and tables show per player: reward per step and cooperation on the analytic IPD, the
+    game's headline metrics on the sampled meta-games."""
+    return ("reward_per_step", "cooperation_rate") if config.env == ANALYTIC else get_game(config.env).headline_metrics
