@@ -97,15 +97,15 @@ def test_naive_step_is_one_exact_gradient_step():
     rng = np.random.default_rng(2)
     th, a = rng.normal(0, 1, (8, 5)), rng.normal(0, 1, (8, 5))
     new, l1, l2, _ = naive_step(torch.tensor(th), torch.tensor(a), lr=0.7, gamma=GAMMA)
-    # central finite differences of the row player's loss L_1 = -r_1 / (1 - gamma)
-    loss = lambda x: -rolled_out_values(x, a, horizon=800)[:, 0] / (1 - GAMMA)  # 0.96^800 < 1e-14
+    # central finite differences of the row player's loss L_1 (the closed form, checked against a rollout above)
+    loss = lambda x: ipd_losses(torch.tensor(x), torch.tensor(a), GAMMA)[0].numpy()
     grad = np.zeros_like(th)
     for k in range(5):
         e = np.zeros(5)
         e[k] = 1e-5
         grad[:, k] = (loss(th + e) - loss(th - e)) / 2e-5
     np.testing.assert_allclose(new.numpy(), th - 0.7 * grad, atol=1e-6)
-    np.testing.assert_allclose(l1.numpy(), loss(th), atol=1e-8)  # the losses before the step
+    np.testing.assert_allclose(l1.numpy(), loss(th), atol=1e-12)  # the losses before the step
     np.testing.assert_allclose(-(1 - GAMMA) * l2.numpy(), rolled_out_values(th, a, 800)[:, 1], atol=1e-10)
 
 

@@ -44,6 +44,7 @@ class MFOSConfig(PPOConfig):
         super().__init__(algo_class=algo_class or MFOS)
         # fmt: off
         self.opponent = "naive"  # the learner inside the meta-game (OPPONENTS[env])
+        self.hidden = 256  # width of M-FOS's actor and critic (ppo.py ActorCritic; one layer, two on sampled games)
         # The official PPO (main_mfos_ppo.py, ppo.py): Monte-Carlo returns over the 100 meta-steps, no GAE.
         self.gamma = 0.99
         self.lr = 0.002  # Adam, betas (0.9, 0.999) as RLlib's default
@@ -74,7 +75,7 @@ class MFOSConfig(PPOConfig):
         # fmt: on
         self.multi_agent(policies=[MFOS_ID], policy_mapping_fn=policy_mapping_fn, policies_to_train=[MFOS_ID])
 
-    def training(self, *, opponent: str = NotProvided, normalize_returns: bool = NotProvided,
+    def training(self, *, opponent: str = NotProvided, hidden: int = NotProvided, normalize_returns: bool = NotProvided,
                  center_returns: bool = NotProvided, ppo_update: str = NotProvided,
                  bulk_learner_batch: bool = NotProvided, **kwargs) -> "MFOSConfig":
         """M-FOS's settings on top of PPO's.
@@ -84,6 +85,8 @@ class MFOSConfig(PPOConfig):
                 ``naive`` (on the analytic IPD the naive learner's exact gradient step every meta-step; on the
                 sampled games this package's naive PPO learner, updated after every inner episode) or
                 ``reciprocator`` (sampled games: a Reciprocator with its estimator and reciprocal reward).
+            hidden: width of M-FOS's actor and critic: one tanh layer on the analytic IPD (the official
+                actor-critic), two on the sampled games.
             normalize_returns: value targets = Monte-Carlo returns standardised over the batch, advantage =
                 target - V(s) (``ppo.py`` ``PPO.update``) instead of RLlib's GAE.
             center_returns: with ``normalize_returns``, subtract the batch mean before dividing by the std.
@@ -93,7 +96,7 @@ class MFOSConfig(PPOConfig):
                 (``connectors.learner.EpisodesToBatchInBulk``; the same batch as RLlib's pieces).
         """
         super().training(**kwargs)
-        for name, value in dict(opponent=opponent, normalize_returns=normalize_returns,
+        for name, value in dict(opponent=opponent, hidden=hidden, normalize_returns=normalize_returns,
                                 center_returns=center_returns, ppo_update=ppo_update,
                                 bulk_learner_batch=bulk_learner_batch).items():
             if value is not NotProvided:
@@ -121,11 +124,11 @@ class MFOSConfig(PPOConfig):
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
-        """The official actor-critic on the analytic IPD; separate tanh MLPs (64, 64) with categorical actions
-        on the sampled games."""
+        """The official actor-critic on the analytic IPD; separate tanh MLPs (hidden, hidden) with categorical
+        actions on the sampled games."""
         if self.env == ANALYTIC:
-            return RLModuleSpec(module_class=MFOSTorchRLModule)
-        spec = mlp_learner_spec([64, 64])
+            return RLModuleSpec(module_class=MFOSTorchRLModule, model_config={"hidden": self.hidden})
+        spec = mlp_learner_spec([self.hidden, self.hidden])
         spec.module_class = super().get_default_rl_module_spec().module_class  # RLlib's PPO module
         return spec
 
@@ -155,6 +158,8 @@ class MFOSConfig(PPOConfig):
         if self.opponent not in OPPONENTS[self.env]:
             self._value_error(f"opponent: unknown {self.opponent!r} on {self.env}; known: "
                               f"{', '.join(OPPONENTS[self.env])}")
+        if self.hidden < 1:
+            self._value_error(f"hidden must be >= 1, got {self.hidden}")
         if self.ppo_update not in ("official", "rllib"):
             self._value_error(f"ppo_update: unknown {self.ppo_update!r}; known: official, rllib")
         if self.ppo_update == "official" and (not self.normalize_returns or self.use_kl_loss):

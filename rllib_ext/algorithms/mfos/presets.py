@@ -25,10 +25,10 @@ PRESETS: Dict[str, Dict[str, Dict]] = {
     # package's 32-step games; the opponent learns with its Reciprocator preset's PPO numbers.
     **{game: {
         "paper": dict(games=512, iterations=1000, env=dict(inner_episodes=16, opponent_preset="paper"),
-                      training=dict(gamma=0.995, lr=2e-4, num_epochs=16, entropy_coeff=0.0)),
+                      training=dict(gamma=0.995, lr=2e-4, num_epochs=16, entropy_coeff=0.0, hidden=64)),
         # A CPU budget: 64 games, 8 inner episodes, 100 meta-episodes, a larger step.
         "small": dict(games=64, iterations=100, env=dict(inner_episodes=8),
-                      training=dict(gamma=0.995, lr=2e-3, num_epochs=4, entropy_coeff=0.01)),
+                      training=dict(gamma=0.995, lr=2e-3, num_epochs=4, entropy_coeff=0.01, hidden=64)),
     } for game in ("ipd", "coin_game")},
 }
 
