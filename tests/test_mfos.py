@@ -35,30 +35,33 @@ def test_mfos_is_registered_with_tune():
 
 
 def test_mfos_learns_to_shape_the_naive_learner(ray_session, tmp_path):
-    """The small preset's official PPO on 128 games (lr 0.002 x 4 = 0.008, the rest official), 30 meta-episodes.
+    """The CLI's training on a CPU budget: 128 games, M-FOS's actor and critic 64 wide, lr 0.003 and PPO clip 0.5
+    (the rest official: 100 meta-steps, 4 full-batch epochs, normalised returns), 45 meta-episodes, seed 0.
 
-    Measured (seeds 0-2, one torch thread, shared 2-core machine): meta-episode 1 gives M-FOS
-    -2.51 / -2.51 / -2.52 per step against the naive learner's -0.95 / -0.95 / -0.94 (the brief's measured
-    start with the official code: -2.513 vs -0.947); after 30 meta-episodes M-FOS gets ... and the learner ....
+    Measured with these settings (RLlib, seeds 0 / 1 / 2, one torch thread, shared 2-core machine): meta-episode
+    1 gives M-FOS -2.516 / -2.452 / -2.506 per step against the naive learner's -0.937 / -1.065 / -0.959 (the
+    brief's measured start with the official code, an untrained M-FOS: -2.513 against -0.947), the learner's
+    P(C | CC) 0.08 / 0.10 / 0.10 by then; M-FOS leads by 0.2 from meta-episode 38 / 38 / 45 and ends at
+    -0.946 / -0.909 / -1.275 against -1.349 / -1.410 / -1.617 (leads 0.40 / 0.50 / 0.34). The thresholds: a lead
+    above 0.2 and M-FOS above -1.4.
     """
     import torch
 
     torch.set_num_threads(1)
     out = tmp_path / "run"
-    assert main(["train", "mfos", "--env", "ipd_analytic", "--agents", "mfos,naive", "--iterations", "30",
-                 "--set", "num_envs_per_env_runner=128", "--set", "lr=0.008", "--seed", "0", "--out", str(out),
-                 "--checkpoint-every", "0"]) == 0
+    assert main(["train", "mfos", "--env", "ipd_analytic", "--agents", "mfos,naive", "--iterations", "45",
+                 "--set", "num_envs_per_env_runner=128", "--set", "hidden=64", "--set", "lr=0.003",
+                 "--set", "clip_param=0.5", "--seed", "0", "--out", str(out), "--checkpoint-every", "0"]) == 0
     with open(out / "progress.csv") as f:
         rows = [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(f)]
-    result = json.loads((out / "result.json").read_text())
-    first, last = rows[0], result
-    assert len(rows) == 30 and rows[-1]["env_steps"] == 30 * 128 * 100
-    assert -2.56 < first["player_0/reward_per_step"] < -2.47 and -0.98 < first["player_1/reward_per_step"] < -0.91
+    first, last = rows[0], json.loads((out / "result.json").read_text())
+    assert len(rows) == 45 and rows[-1]["env_steps"] == 45 * 128 * 100
+    assert -2.56 < first["player_0/reward_per_step"] < -2.44 and -1.07 < first["player_1/reward_per_step"] < -0.90
+    assert first["player_1/p_cooperate_cc"] < 0.2  # the naive learner learns to defect within the meta-episode
     for player in ("player_0", "player_1"):
         assert {f"{player}/p_cooperate_{s}" for s in STATES} | {f"{player}/cooperation_rate"} <= set(last)
-    assert first["player_1/p_cooperate_cc"] < 0.2  # the naive learner learns to defect within the meta-episode
-    assert last["player_0/reward_per_step"] > last["player_1/reward_per_step"] + 0.2
-    assert last["player_0/reward_per_step"] > -1.6
+    mfos, naive = last["player_0/reward_per_step"], last["player_1/reward_per_step"]
+    assert mfos > naive + 0.2 and mfos > -1.4, (mfos, naive)
 
 
 def test_sampled_meta_game_updates_the_opponent_once_per_inner_episode():
