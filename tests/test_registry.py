@@ -24,11 +24,12 @@ def test_a_fresh_interpreter_finds_every_algorithm_by_name():
 
 def test_every_entry_names_its_kind_and_its_algorithm():
     assert {name: e.kind for name, e in ALGORITHMS.items()} == {
-        "ppo": GAME, "reciprocator": GAME, **{name.lower(): OFFLINE for name in NAMES[1:]}}
+        "ppo": GAME, "reciprocator": GAME, "mfos": GAME, **{name.lower(): OFFLINE for name in NAMES[1:]}}
     for entry in ALGORITHMS.values():
         assert entry.kind == GAME or entry.build().algo_class is entry.algo_class
     assert get_algorithm("saw").default_budget("pointmaze-medium-navigate-v0", "small") == 20_000
     assert get_algorithm("reciprocator").default_budget("coin_game", "paper") == 1000
+    assert get_algorithm("mfos").default_budget("ipd_analytic", "paper") == 1024
     with pytest.raises(ValueError, match="unknown algorithm 'iql'; known algorithms: ppo, reciprocator"):
         get_algorithm("iql")
 

@@ -93,6 +93,8 @@ def test_every_default_space_is_valid_for_its_algorithm(tmp_path):
     for algo, space in SPACES.items():
         if algo in ("ppo", "reciprocator"):
             config = small_ipd(algo, ("naive", "naive") if algo == "ppo" else ("reciprocator", "naive"))
+        elif algo == "mfos":
+            config = build_config(algo, "ipd_analytic", None, "small")
         else:
             config = get_algorithm(algo).build().training(dataset_path=data).preset("small")
         check_search(config, space, [preset_point(config, space)])
