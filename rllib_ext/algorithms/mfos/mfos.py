@@ -6,6 +6,10 @@ return, so PPO on the meta-game learns to shape the opponent's learning. The opp
 meta-game (``meta_game_env_runner``); only M-FOS (``player_0``) is an RLlib module trained by the learner, one
 update per batch of whole meta-episodes (one meta-episode of every game), as ``src/main_mfos_ppo.py`` does.
 
+Meta-games (``env``): ``ipd_analytic``, the official analytic IPD against the exact naive learner
+(``analytic_ipd.py``), and ``ipd`` / ``coin_game``, the sampled meta-game on the package's games against this
+package's naive learner or a Reciprocator (``sampled_meta_game.py``).
+
 ``MFOSConfig`` is a ``PPOConfig`` with the official numbers (``main_mfos_ppo.py``, ``ppo.py``) and the official
 update: Monte-Carlo returns over the meta-episode (gamma 0.99, no bootstrapping), standardised over the batch
 as value targets, ``A = G_norm - V(s)`` recomputed each epoch (advantages not standardised), 4 full-batch Adam
