@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """What to train, shared by ``train`` and ``tune``: algorithm, env or dataset, preset, overrides."""
     parser.add_argument("algo", metavar="ALGO", help=f"one of: {', '.join(ALGORITHMS)}")
-    parser.add_argument("--env", help="game name for game algorithms: ipd or coin_game (mfos: ipd_analytic)")
+    parser.add_argument("--env", help="game name for game algorithms: ipd or coin_game (mfos also ipd_analytic)")
     parser.add_argument("--dataset", help="OGBench dataset name for offline algorithms, e.g. pointmaze-medium-navigate-v0")
     parser.add_argument("--data", help="OGBench-format .npz file (default data/DATASET.npz)")
     parser.add_argument("--eval-episodes", type=int, default=20,
