@@ -32,7 +32,8 @@ from rllib_ext.algorithms.gcrl.common.goal_env import make_env
 
 NUM_TASKS = 5
 ENVS_PER_WORKER = 8
-"""Most envs (episodes stepped together) per worker; envs are kept per process between calls."""
+"""Most envs (episodes stepped together) per worker; envs are kept per process between calls. Pixel envs: 1
+(rendering, not the policy, is their cost, and each costs seconds to make)."""
 
 Policy = Callable[[np.ndarray, np.ndarray], Any]
 """``policy(observations [B, *obs_shape], goals [B, *obs_shape]) -> actions [B, act_dim]``; states float32,
@@ -102,7 +103,7 @@ def evaluate_goal_conditioned(
 def _run_episodes(policy: Policy, env: tuple, seed: int, items: list) -> list:
     """(success, steps) of each (task_id, episode index) in ``items``, up to ENVS_PER_WORKER at a time, on envs
     ``(dataset_name, frame_stack, max_episode_steps)``."""
-    envs = _envs(env, min(len(items), ENVS_PER_WORKER))
+    envs = _envs(env, min(len(items), 1 if env[0].startswith("visual-") else ENVS_PER_WORKER))
     act_dim = envs[0].action_space.shape[0]
     outcomes = []
     state = np.random.get_state()  # OGBench's env code draws from numpy's global RNG
