@@ -155,7 +155,7 @@ class SampledMetaGame:
         self.t, self.t_inner = self.t + 1, t + 1
         if self.t_inner == self.inner_steps:
             infos = {key: np.stack(v, axis=1) for key, v in self.infos.items()}
-            self.inner_metrics.append(get_game(self.name).metrics(self.actions, self.rewards, infos))
+            self.inner_metrics.append(inner_episode_metrics(self.name, self.actions, self.rewards, infos))
             self.opponent.update(self.obs, self.actions, self.rewards, self.logp, self.dist_inputs)
             self.k += 1
             if self.k < self.inner_episodes:
@@ -176,7 +176,15 @@ class SampledMetaGame:
     @classmethod
     def metric_keys(cls, game: str = "ipd", **kwargs) -> List[str]:
         """``<player>/<metric>`` of the metrics ``metrics`` returns."""
-        n = 2
-        zeros = np.zeros((1, 1, n))
-        values = get_game(game).metrics(zeros, zeros, {"pickups": np.zeros((1, 1, n, n))})
+        zeros = np.zeros((1, 1, 2))
+        values = inner_episode_metrics(game, zeros, zeros, {"pickups": np.zeros((1, 1, 2, 2))})
         return [f"{aid}/{name}" for aid, names in values.items() for name in names]
+
+
+def inner_episode_metrics(game: str, actions, rewards, infos) -> Dict[str, Dict[str, float]]:
+    """The game's metrics of one inner episode of every game (``envs.games``), plus each player's
+    ``reward_per_step`` where the game has none (the Coin Game)."""
+    metrics = get_game(game).metrics(actions, rewards, infos)
+    for i, aid in enumerate(agent_ids(2)):
+        metrics[aid].setdefault("reward_per_step", float(np.mean(rewards[..., i])))
+    return metrics
