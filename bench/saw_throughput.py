@@ -46,6 +46,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+import envs.ogbench  # noqa: F401  (before RLlib imports mujoco: the pixel rows' env renders headless)
 from ray.rllib.core import DEFAULT_MODULE_ID
 
 from rllib_ext.algorithms.gcrl.common import dataset as data
