@@ -41,7 +41,7 @@ class GCRLTorchRLModule(TorchRLModule, InferenceOnlyAPI, TargetNetworkAPI):
     """Acts with ``self.actor``; every other network is for training only."""
 
     TARGET_NETWORKS: Tuple[str, ...] = ("value.heads", "value.inputs.state_encoder")
-    """Submodules with an EMA target copy (those the module lacks, or that are None, are skipped)."""
+    """Submodules with an EMA target copy (those the module lacks or that have no parameters are skipped)."""
 
     @property
     def encoder_factory(self) -> Optional[EncoderFactory]:
