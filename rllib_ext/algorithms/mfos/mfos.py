@@ -33,6 +33,7 @@ from rllib_ext.algorithms.mfos.meta_game_env_runner import ANALYTIC, META_GAMES,
 from rllib_ext.algorithms.mfos.sampled_meta_game import INNER_LEARNERS, SampledMetaGame
 from rllib_ext.algorithms.mfos.torch.mfos_torch_rl_module import MFOSTorchRLModule
 from rllib_ext.algorithms.players import mlp_learner_spec, policy_mapping_fn
+from rllib_ext.algorithms.reciprocator.torch.reciprocator_torch_learner import ppo_update_problem
 
 MFOS_ID = "player_0"
 """M-FOS's agent and module id; the opponent is ``player_1`` in the logs."""
@@ -164,11 +165,8 @@ class MFOSConfig(PPOConfig):
                               f"{', '.join(OPPONENTS[self.env])}")
         if self.hidden < 1:
             self._value_error(f"hidden must be >= 1, got {self.hidden}")
-        if self.ppo_update not in ("official", "rllib"):
-            self._value_error(f"ppo_update: unknown {self.ppo_update!r}; known: official, rllib")
-        if self.ppo_update == "official" and (not self.normalize_returns or self.use_kl_loss):
-            self._value_error("ppo_update='official' is the official update on the official targets: it needs "
-                              "normalize_returns=True and use_kl_loss=False (or set ppo_update='rllib')")
+        if problem := ppo_update_problem(self):
+            self._value_error(problem)
         known = sorted(set(inspect.signature(META_GAMES[self.env]).parameters) - set(SET_BY_CONFIG))
         unknown = sorted(set(self.env_config) - set(known))
         if unknown:

@@ -49,6 +49,7 @@ from rllib_ext.algorithms.reciprocator.influence import (
 from rllib_ext.algorithms.reciprocator.reciprocal_reward import IPD_ONE_STEP, RECIPROCAL_REWARD_TYPES
 from rllib_ext.algorithms.reciprocator.reward_influence_connector import add_to_rewards, joint_arrays
 from rllib_ext.algorithms.reciprocator.torch.conv_gru_torch_rl_module import ConvGRUTorchRLModule
+from rllib_ext.algorithms.reciprocator.torch.reciprocator_torch_learner import ppo_update_problem
 from rllib_ext.core.fixed_strategies import FIXED_STRATEGIES, IPD_STRATEGIES
 from rllib_ext.env.batched_game_env_runner import BatchedGameEnvRunner, log_game_metrics
 
@@ -307,11 +308,8 @@ class ReciprocatorConfig(PPOConfig):
                 self._value_error(f"agent_types lists {len(self.agent_types)} players but {self.env} has {players}")
         if self.env != "ipd" and any(k in IPD_STRATEGIES for k in self.agent_types):
             self._value_error(f"agent_types: {', '.join(IPD_STRATEGIES)} are IPD strategies")
-        if self.ppo_update not in ("official", "rllib"):
-            self._value_error(f"ppo_update: unknown {self.ppo_update!r}; known: official, rllib")
-        if self.ppo_update == "official" and (not self.normalize_returns or self.use_kl_loss):
-            self._value_error("ppo_update='official' is the official update on the official targets: it needs "
-                              "normalize_returns=True and use_kl_loss=False (or set ppo_update='rllib')")
+        if problem := ppo_update_problem(self):
+            self._value_error(problem)
         if self.policy_model not in ("mlp", "conv_gru", "default"):
             self._value_error(f"policy_model: unknown {self.policy_model!r}; known: mlp, conv_gru, default")
         if self.policy_activation not in ("tanh", "relu"):

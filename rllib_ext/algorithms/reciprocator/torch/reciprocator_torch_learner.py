@@ -1,6 +1,8 @@
 """The official PPO learner (the Reciprocator's and M-FOS's: RLlib's PPO torch learner with the official code's
 update and targets) and the Reciprocator's learner, which also hosts the influence estimator."""
 
+from typing import Optional
+
 import numpy as np
 import torch
 from ray.rllib.algorithms.ppo.ppo import LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY
@@ -33,6 +35,17 @@ STOCK_PIECES = [
 ]
 """PPO's default learner pieces from episodes to a numpy batch, in order (RLlib 2.60), which
 ``EpisodesToBatchInBulk`` stands in for."""
+
+
+def ppo_update_problem(config) -> Optional[str]:
+    """What is wrong with ``config``'s ``ppo_update`` for the targets it sets, or None (for the ``validate()`` of
+    every config that trains with ``OfficialPPOTorchLearner``)."""
+    if config.ppo_update not in ("official", "rllib"):
+        return f"ppo_update: unknown {config.ppo_update!r}; known: official, rllib"
+    if config.ppo_update == "official" and (not config.normalize_returns or config.use_kl_loss):
+        return ("ppo_update='official' is the official update on the official targets: it needs "
+                "normalize_returns=True and use_kl_loss=False (or set ppo_update='rllib')")
+    return None
 
 
 class OfficialPPOTorchLearner(PPOTorchLearner):
