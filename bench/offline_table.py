@@ -27,8 +27,10 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
+from official_parity import official_commands  # bench/, beside this script
 
 METHODS = ["saw", "hiql", "gcivl", "gciql", "qrl", "crl", "gcbc"]
 DATASETS = ["pointmaze-medium-navigate-v0", "pointmaze-large-navigate-v0"]
@@ -56,10 +58,7 @@ def ours_command(args, dataset: str, method: str, seed: int, out: str) -> list:
 
 
 def official_command(args, dataset: str, method: str, seed: int, out: str) -> list:
-    sys.path.insert(0, os.path.dirname(__file__))
-    from official_parity import official_commands
-
-    flags = official_commands(args.official)[method, dataset]
+    flags = official_flags(args.official)[method, dataset]
     with open(os.path.join(args.official, "agents", f"{method}.py")) as f:
         hidden_keys = sorted(set(re.findall(r"(\w+_hidden_dims)=", f.read())))
     if os.path.exists(out):
@@ -70,6 +69,12 @@ def official_command(args, dataset: str, method: str, seed: int, out: str) -> li
             f"--eval_episodes={args.eval_episodes}", "--video_episodes=0", f"--save_interval={10 * args.steps}",
             f"--save_dir={out}", f"--agent.batch_size={SMALL['batch_size']}", *sizes,
             *(f"--agent.{k}={v:g}" for k, v in flags.items())]
+
+
+@lru_cache
+def official_flags(impls: str) -> dict:
+    """``hyperparameters.sh``'s flags per (method, dataset), read once."""
+    return official_commands(impls)
 
 
 def data_path(args, dataset: str) -> str:
