@@ -1,6 +1,6 @@
 """Learning on small budgets: naive learners defect, Reciprocators shape them, Coin Game learners collect coins.
 
-The eight training runs are Ray tasks, two at a time on the 2-core CI machine (longest first), started once for
+The six training runs are Ray tasks, two at a time on the 2-core CI machine (longest first), started once for
 the module; each test checks its own runs. Every run is the CLI's ``train`` with a seed, so it repeats the runs
 measured below (one torch thread, as the measurements were made).
 """
@@ -19,11 +19,11 @@ RUNS = {
     "coins": ["reciprocator", "--env", "coin_game", "--agents", "reciprocator,naive", "--iterations", "60",
               "--seed", "0"],
     **{f"recip-naive-{seed}": ["reciprocator", "--env", "ipd", "--agents", "reciprocator,naive", "--iterations", "60",
-                               "--seed", str(seed)] for seed in (0, 1, 2)},
+                               "--seed", str(seed)] for seed in (0, 1)},
     "naive-naive-0": ["reciprocator", "--env", "ipd", "--agents", "naive,naive", "--iterations", "60", "--seed", "0"],
     "recip-recip-0": ["reciprocator", "--env", "ipd", "--agents", "reciprocator,reciprocator", "--iterations", "60",
                       "--seed", "0"],
-    **{f"ppo-{seed}": ["ppo", "--env", "ipd", "--iterations", "40", "--seed", str(seed)] for seed in (0, 1)},
+    "ppo-0": ["ppo", "--env", "ipd", "--iterations", "40", "--seed", "0"],
 }
 
 
@@ -51,11 +51,10 @@ def runs(tmp_path_factory, ray_session):
     return {name: ray.get(ref) for name, ref in refs.items()}
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_naive_learners_defect(runs, seed):
+def test_naive_learners_defect(runs):
     # small preset: 256 games x 32 steps per iteration. Measured (seeds 0, 1): both players'
     # cooperation falls from ~0.5 to 0.02-0.06 by iteration 40 (0.1 crossed near iteration 25).
-    result = runs[f"ppo-{seed}"]
+    result = runs["ppo-0"]
     for player in ("player_0", "player_1"):
         assert result[f"{player}/cooperation_rate"] < 0.1
         assert result[f"{player}/reward_per_step"] < -1.8  # mutual defection pays -2 per step
@@ -67,12 +66,10 @@ def test_naive_learners_defect(runs, seed):
 #   naive vs naive:         0.02/0.01, ...                              (mutual defection)
 #   reciprocator vs recip.: 0.99/0.99, 0.99/0.99, 1.00/0.99, 0.99/0.99  (mutual cooperation)
 def test_reciprocator_shapes_a_naive_learner(runs):
-    shaped = 0
-    for seed in (0, 1, 2):
+    for seed in (0, 1):
         result = runs[f"recip-naive-{seed}"]
         assert abs(result["player_0/reciprocal_reward"]) < 100  # finite and bounded
-        shaped += result["player_1/cooperation_rate"] > 0.8
-    assert shaped >= 2, "the naive learner should cooperate in most seeds"
+        assert result["player_1/cooperation_rate"] > 0.8, f"seed {seed}: the naive learner was not shaped"
     baseline = runs["naive-naive-0"]
     assert baseline["player_1/cooperation_rate"] < 0.1 and baseline["player_0/cooperation_rate"] < 0.1
 
