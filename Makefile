@@ -2,7 +2,8 @@
 # GPU users: make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 # torch comes from pip (a pinned file; uv does not look where this machine keeps it), the rest from uv, which
 # resolves the same versions and installs them about 2.5x faster than pip on 2 cores (fresh venv, no cache:
-# 40 s vs 102 s measured here). Neither byte-compiles at install: Python compiles what it imports, on first import.
+# 40 s vs 102 s measured here); pip takes over if uv cannot install. Neither byte-compiles at install: Python
+# compiles what it imports, on first import.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-compile $(TORCH_SPEC)
 	$(PY) -m pip install --quiet --no-compile uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[test]"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[test]" || $(PY) -m pip install --quiet --no-compile -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
