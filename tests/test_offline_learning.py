@@ -3,9 +3,9 @@
 A 300-episode dataset (``generate_dataset``, seed 0), the ``small`` preset with ``lr=1e-3`` (preset 3e-4) and, for
 the methods with target networks, ``tau=0.02`` (preset 0.005), so that the values learn within the CI budget;
 10 evaluation episodes per task (2 for the short runs). The runs are Ray tasks, two at a time on the 2-core CI machine, longest first.
-SAW and HIQL (2k steps) must clearly beat GCBC (3k steps); GCIVL, GCIQL, QRL and CRL get a short run that must
-train with finite losses, and their success is printed (``pytest -s``). The thresholds
-come from ``bench/offline_learning.py`` runs with these settings (the measurements are listed below).
+SAW and HIQL must clearly beat GCBC, all three at 3k steps; GCIVL, GCIQL, QRL and CRL get a short run that must
+train with finite losses, and their success is printed (``pytest -s``). The thresholds come from
+``bench/offline_learning.py`` runs with these settings on two machines (the measurements are listed below).
 """
 
 import sys
@@ -20,26 +20,37 @@ from saw_data import DATASET
 
 EPISODES = 300
 OVERRIDES = ("lr=1e-3", "tau=0.02")
-STEPS = {"saw": 2000, "hiql": 2000, "gcbc": 3000, "qrl": 200, "crl": 200, "gciql": 400, "gcivl": 400}
+STEPS = {"saw": 3000, "hiql": 3000, "gcbc": 3000, "qrl": 200, "crl": 200, "gciql": 400, "gcivl": 400}
 """Gradient steps per method, in the order the runs are started (longest first)."""
 EVAL_EPISODES = {"saw": 10, "hiql": 10, "gcbc": 10}
 """Evaluation episodes per task; 2 for the methods only checked to train."""
 
-# Measured with `bench/offline_learning.py --methods saw hiql gcbc --seeds 0 1 --steps 6000 --set lr=1e-3
-# --set tau=0.02` on this dataset (the runs are deterministic: the test's seed-0 runs repeat these numbers),
-# success at each 1k steps, training seeds 0 / 1:
-#   SAW    0.28 0.66 0.78 0.72 0.74 0.62  /  0.30 0.62 0.60 0.62 0.62 0.64   (tasks 1, 2, 5; sometimes some of 3)
-#   HIQL   0.38 0.60 0.60 0.60 0.62 0.60  /  0.54 0.60 0.60 0.60 0.60 0.60   (tasks 1, 2, 5)
-#   GCBC   0.20 0.32 0.28 0.04 0.40 0.26  /  0.38 0.40 0.02 0.16 0.10 0.26   (rarely more than task 5)
+# Measured with `bench/offline_learning.py --methods saw hiql gcbc --seeds 0 1 2 3 --steps 6000 --set lr=1e-3
+# --set tau=0.02` on this dataset, success at each 1k steps. A run is deterministic on one machine (the test's seed-0
+# runs repeat the seed-0 curve), not across CPUs: float rounding differs, and a few thousand steps later so does
+# the policy. Machine A (earlier sessions), training seeds 0 / 1:
+#   SAW    0.28 0.66 0.78 0.72 0.74 0.62  /  0.30 0.62 0.60 0.62 0.62 0.64
+#   HIQL   0.38 0.60 0.60 0.60 0.62 0.60  /  0.54 0.60 0.60 0.60 0.60 0.60
+#   GCBC   0.20 0.32 0.28 0.04 0.40 0.26  /  0.38 0.40 0.02 0.16 0.10 0.26
+# Machine B (Xeon with AVX-512 FP16, as the CI machine of 2 Dec 2026), training seeds 0 / 1 / 2 / 3:
+#   SAW    0.42 0.40 0.66 0.72 0.68 0.60  /  0.16 0.60 0.60 0.60 0.66 0.78  /  0.20 0.60 0.60 0.64 0.52 0.86
+#          /  0.26 0.60 0.64 0.74 0.64 0.92
+#   HIQL   0.36 0.60 0.60 0.60 0.60 0.60  /  0.40 0.60 0.60 0.60 0.60 0.60  /  0.60 0.48 0.60 0.60 0.60 0.76
+#          /  0.00 0.40 0.60 0.60 0.60 0.66
+#   GCBC   0.20 0.32 0.30 0.10 0.42 0.28  /  0.38 0.36 0.02 0.16 0.06 0.42  /  0.48 0.42 0.30 0.28 0.02 0.18
+#          /  0.22 0.30 0.40 0.02 0.24 0.18
+# At 2k steps SAW and HIQL are still arriving (0.40 and 0.40-0.48 on machine B, where machine A had >= 0.60, the
+# former 2k-step test's floor of 0.5 failed there); from 3k on every run is >= 0.60 (tasks 1, 2 and 5; SAW often
+# more of 3 and 4). GCBC swings between 0.02 and 0.48 (rarely more than tasks 2 and 5).
 # The short runs as the test makes them (seed 0, 2 episodes per task): GCIVL 0.40 at 400 steps, GCIQL 0.00 at 400,
 # CRL and QRL 0.00 at 200; earlier, at 1k steps (GCIQL, GCIVL) and 500 (CRL, QRL): GCIQL 0.40, GCIVL 0.20, CRL 0.20,
 # QRL 0.00, and at twice those with 10 episodes per task: GCIQL 0.20, CRL 0.12, QRL 0.02, GCIVL 0.00 (its value needs
 # longer: 0.60 from 24k steps on, docs/results.md).
 MIN_SUCCESS = {"saw": 0.5, "hiql": 0.5}
-"""SAW and HIQL at 2k steps: lowest measured 0.60 (from 2k steps on, both seeds)."""
-MIN_MARGIN_OVER_GCBC = 0.2
-"""GCBC at 3k steps: 0.28 / 0.02 (seeds 0 / 1; at most 0.40 at any evaluation to 6k), so the measured margins are
->= 0.32."""
+"""SAW and HIQL at 3k steps: lowest measured 0.60 (12 runs: 6 seeds on two machines)."""
+MIN_MARGIN_OVER_GCBC = 0.15
+"""GCBC at 3k steps: 0.28 / 0.02 (machine A), 0.30 / 0.02 / 0.30 / 0.40 (machine B); the measured margins of SAW and
+HIQL over GCBC at 3k are >= 0.20 (HIQL 0.60 against GCBC 0.40, machine B seed 3), >= 0.30 in 10 of 12."""
 
 
 def learning_run(method: str, dataset_path: str, seed: int = 0) -> dict:
@@ -83,4 +94,4 @@ def test_every_method_learns_on_pointmaze_medium(tmp_path_factory, ray_session):
     for method, floor in MIN_SUCCESS.items():
         assert success[method] >= floor, (method, success)
     for method in ("saw", "hiql"):
-        assert success[method] - success["gcbc"] >= MIN_MARGIN_OVER_GCBC, (method, success)
+        assert round(success[method] - success["gcbc"], 2) >= MIN_MARGIN_OVER_GCBC, (method, success)
