@@ -32,16 +32,15 @@ EVAL_EPISODES = {"saw": 10, "hiql": 10, "gcbc": 10}
 #   SAW    0.28 0.66 0.78 0.72 0.74 0.62  /  0.30 0.62 0.60 0.62 0.62 0.64
 #   HIQL   0.38 0.60 0.60 0.60 0.62 0.60  /  0.54 0.60 0.60 0.60 0.60 0.60
 #   GCBC   0.20 0.32 0.28 0.04 0.40 0.26  /  0.38 0.40 0.02 0.16 0.10 0.26
-# Machine B (Xeon with AVX-512 FP16, as the CI machine of 2 Dec 2026), training seeds 0 / 1 / 2 / 3:
+# Machine B (a Xeon with AVX-512 FP16; the CI machine repeats its seed-0 numbers), training seeds 0 / 1 / 2 / 3:
 #   SAW    0.42 0.40 0.66 0.72 0.68 0.60  /  0.16 0.60 0.60 0.60 0.66 0.78  /  0.20 0.60 0.60 0.64 0.52 0.86
 #          /  0.26 0.60 0.64 0.74 0.64 0.92
 #   HIQL   0.36 0.60 0.60 0.60 0.60 0.60  /  0.40 0.60 0.60 0.60 0.60 0.60  /  0.60 0.48 0.60 0.60 0.60 0.76
 #          /  0.00 0.40 0.60 0.60 0.60 0.66
 #   GCBC   0.20 0.32 0.30 0.10 0.42 0.28  /  0.38 0.36 0.02 0.16 0.06 0.42  /  0.48 0.42 0.30 0.28 0.02 0.18
 #          /  0.22 0.30 0.40 0.02 0.24 0.18
-# At 2k steps SAW and HIQL are still arriving (0.40 and 0.40-0.48 on machine B, where machine A had >= 0.60, the
-# former 2k-step test's floor of 0.5 failed there); from 3k on every run is >= 0.60 (tasks 1, 2 and 5; SAW often
-# more of 3 and 4). GCBC swings between 0.02 and 0.48 (rarely more than tasks 2 and 5).
+# At 2k steps SAW and HIQL are still arriving on machine B (SAW 0.40, HIQL 0.40-0.48); from 3k on every run is
+# >= 0.60 (tasks 1, 2 and 5; SAW often more of 3 and 4). GCBC swings between 0.02 and 0.48 (mostly one or two tasks).
 # The short runs as the test makes them (seed 0, 2 episodes per task): GCIVL 0.40 at 400 steps, GCIQL 0.00 at 400,
 # CRL and QRL 0.00 at 200; earlier, at 1k steps (GCIQL, GCIVL) and 500 (CRL, QRL): GCIQL 0.40, GCIVL 0.20, CRL 0.20,
 # QRL 0.00, and at twice those with 10 episodes per task: GCIQL 0.20, CRL 0.12, QRL 0.02, GCIVL 0.00 (its value needs
