@@ -4,7 +4,10 @@
 
 For each run folder (``rllib-ext train reciprocator --env coin_game ...``): every player's type (from the run's
 ``config.json``) and, over consecutive windows of ``--window`` iterations, the mean own-coin rate, coins and
-return per episode, and the Reciprocator's reciprocal reward. The paper's claim (Zhou, Hong, Kao 2024, Coin Game
+return per episode and policy entropy (nats; ln 5 = 1.61 is uniform play); for a Reciprocator also its reciprocal
+reward per episode, its influence balance at episode ends and the influence its opponents' actions had on its
+return per step, and the influence estimator's last-epoch losses (reward and future-return heads) where the
+estimator was refit. The paper's claim (Zhou, Hong, Kao 2024, Coin Game
 figure) is that a naive learner facing a Reciprocator ends with a higher own-coin rate than naive learners facing
 each other; the naive-vs-naive players give that spread. ``--plot`` draws every player's own-coin rate (window
 means) against the iteration.
@@ -18,7 +21,18 @@ import numpy as np
 
 from rllib_ext.app.run_folder import RunFolder
 
-COLUMNS = ("own_coin_rate", "coins", "return", "reciprocal_reward")
+PLAYER_COLUMNS = {  # printed name: the run folder's column, {p} the player's index
+    "P(own)": "player_{p}/own_coin_rate", "coins": "player_{p}/coins", "return": "player_{p}/return",
+    "entropy": "learner/player_{p}/entropy", "rr": "player_{p}/reciprocal_reward", "balance": "player_{p}/balance",
+    "influence": "player_{p}/influence_in"}
+ESTIMATOR_COLUMNS = {"est reward loss": "estimator/reward_loss_last_epoch",
+                     "est future loss": "estimator/future_loss_last_epoch"}
+
+
+def _mean(chunk: list, column: str):
+    values = [r.get(column) for r in chunk]
+    values = [v for v in values if isinstance(v, float) and np.isfinite(v)]
+    return float(np.mean(values)) if values else None
 
 
 def summarise(run: Path, window: int) -> dict:
@@ -28,19 +42,19 @@ def summarise(run: Path, window: int) -> dict:
     for start in range(0, len(rows), window):
         chunk = rows[start:start + window]
         entry = {"iterations": [int(chunk[0]["training_iteration"]), int(chunk[-1]["training_iteration"])]}
-        for p in range(len(types)):
-            for c in COLUMNS:
-                values = [r.get(f"player_{p}/{c}") for r in chunk]
-                values = [v for v in values if isinstance(v, float) and np.isfinite(v)]
-                if values:
-                    entry[f"player_{p}/{c}"] = float(np.mean(values))
+        columns = [c.format(p=p) for p in range(len(types)) for c in PLAYER_COLUMNS.values()]
+        for column in [*columns, *ESTIMATOR_COLUMNS.values()]:
+            value = _mean(chunk, column)
+            if value is not None:
+                entry[column] = value
         windows.append(entry)
     return {"run": str(run), "players": types, "iterations": len(rows), "windows": windows}
 
 
 def label(summary: dict, p: int) -> str:
     types = summary["players"]
-    return f"{Path(summary['run']).name}: player {p} ({types[p]} vs {types[1 - p]})"
+    others = " and ".join(t for q, t in enumerate(types) if q != p)
+    return f"{Path(summary['run']).name}: player {p} ({types[p]} vs {others})"
 
 
 def main() -> None:
@@ -54,14 +68,10 @@ def main() -> None:
     for s in summaries:
         print(f"{s['run']} ({' vs '.join(s['players'])}, {s['iterations']} iterations), means per {args.window}:")
         for w in s["windows"]:
-            cells = []
-            for p in range(len(s["players"])):
-                cell = (f"P(own) {w[f'player_{p}/own_coin_rate']:.3f} coins {w[f'player_{p}/coins']:5.1f} "
-                        f"return {w[f'player_{p}/return']:6.1f}")
-                if f"player_{p}/reciprocal_reward" in w:
-                    cell += f" rr {w[f'player_{p}/reciprocal_reward']:6.2f}"
-                cells.append(cell)
-            print(f"  {w['iterations'][0]:4}-{w['iterations'][1]:4} | " + " | ".join(cells))
+            cells = [" ".join(f"{name} {w[column.format(p=p)]:.3g}" for name, column in PLAYER_COLUMNS.items()
+                              if column.format(p=p) in w) for p in range(len(s["players"]))]
+            cells += [" ".join(f"{name} {w[column]:.3g}" for name, column in ESTIMATOR_COLUMNS.items() if column in w)]
+            print(f"  {w['iterations'][0]:4}-{w['iterations'][1]:4} | " + " | ".join(c for c in cells if c))
     if args.plot:
         import matplotlib
 
