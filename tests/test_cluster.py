@@ -123,7 +123,8 @@ def test_submitted_search_spreads_over_the_nodes_and_survives_a_lost_one(cluster
     last = _last_results(tmp_path / "lost")
     restored = {r["trial_id"] for r in last if r["iterations_since_restore"] < r["training_iteration"]}
     assert lost <= restored <= set(there), (lost, there, last)  # the lost trials, and only they, continued
-    assert all(r["iterations_since_restore"] <= 10 for r in last if r["trial_id"] in restored)  # from iteration 2 on
+    # a lost trial continues from iteration 2's checkpoint or later (an earlier trial of that node from any)
+    assert all(r["iterations_since_restore"] <= 10 for r in last if r["trial_id"] in lost)
 
 
 def _last_results(search: Path) -> list:
