@@ -14,7 +14,9 @@ real path: ``learner.update`` on a numpy batch) and in float64 (both sides cast;
 Why the step is judged in float64: Adam's first step is ``lr · g / (|g| + eps)``, about ``±lr`` for every element
 whatever its size, so an element whose gradient is a near-cancelling sum (|g| ~ 1e-7 while its summands are far
 larger) flips sign under float32 rounding and moves by ``2 lr`` between the two programs. A handful of such
-elements in the 512-wide layers give float32 step differences of up to a few 1e-3; in float64 they vanish.
+elements in the 512-wide layers give float32 step differences of up to a few 1e-3; in float64 they vanish. The
+float32 rows therefore also give each program's float32 step against the official float64 step (``ours vs f64``,
+``official vs f64``): how far float32 rounding alone moves the official update, beside how far it moves ours.
 
 Not part of the tests (it needs the JAX environment)::
 
@@ -334,11 +336,12 @@ def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int, 
     if dtype == "float64":
         module.double()  # in place: the optimizer (no state yet) keeps the same parameters
 
-    def flax_params(when):
-        prefix = f"{method}|{dtype}|{when}|"
+    def flax_params(when, precision=dtype):
+        prefix = f"{method}|{precision}|{when}|"
         return {k[len(prefix):]: v for k, v in official.items() if k.startswith(prefix)}
 
     before, after = (torch_names(method, flax_params(w), len(hidden), pixels) for w in ("before", "after"))
+    exact = {w: torch_names(method, flax_params(w, "float64"), len(hidden), pixels) for w in ("before", "after")}
     ours = dict(module.named_parameters(remove_duplicate=False))  # a shared network under each of its names
     if set(before) != set(ours):
         raise RuntimeError(f"{method}: parameters not mapped: {sorted(set(ours) ^ set(before))}")
@@ -364,9 +367,12 @@ def our_side(method: str, official: dict, batch: dict, hidden, batch_size: int, 
         names = [n for n in ours if n.split(".")[0] == network]
         delta_ours = np.concatenate([ours[n].detach().numpy().ravel() - np.ravel(before[n]) for n in names])
         delta_official = np.concatenate([np.ravel(after[n]) - np.ravel(before[n]) for n in names])
-        norm = np.linalg.norm(delta_official)
+        delta_exact = np.concatenate([np.ravel(exact["after"][n]) - np.ravel(exact["before"][n]) for n in names])
+        norm, exact_norm = np.linalg.norm(delta_official), max(np.linalg.norm(delta_exact), 1e-30)
         steps[network] = dict(rel=float(np.linalg.norm(delta_ours - delta_official) / max(norm, 1e-30)),
-                              official_step=float(norm))
+                              official_step=float(norm),
+                              ours_vs_exact=float(np.linalg.norm(delta_ours - delta_exact) / exact_norm),
+                              official_vs_exact=float(np.linalg.norm(delta_official - delta_exact) / exact_norm))
     return dict(losses=losses, steps=steps)
 
 
@@ -456,16 +462,21 @@ def main() -> None:
         for method, r in by_method.items():
             for term, v in r["losses"].items():
                 print(f"{method:7} {term:16} {v['ours']:14.7g} {v['official']:14.7g} {v['rel']:10.2e}")
-        print(f"{'method':7} {'network':20} {'|Δθ official|':>14} {'rel. diff of Δθ':>16}")
+        print(f"{'method':7} {'network':20} {'|Δθ official|':>14} {'rel. diff of Δθ':>16} "
+              f"{'ours vs f64':>12} {'official vs f64':>16}")
         for method, r in by_method.items():
             for network, v in r["steps"].items():
-                print(f"{method:7} {network:20} {v['official_step']:14.4g} {v['rel']:16.2e}")
+                print(f"{method:7} {network:20} {v['official_step']:14.4g} {v['rel']:16.2e} "
+                      f"{v['ours_vs_exact']:12.2e} {v['official_vs_exact']:16.2e}")
         worst[dtype] = (max(v["rel"] for r in by_method.values() for v in r["losses"].values()),
                         max(v["rel"] for r in by_method.values() for v in r["steps"].values()))
     ok = worst["float32"][0] <= LOSS_TOLERANCE and worst["float64"][1] <= STEP_TOLERANCE
     print()
     for dtype, (loss_rel, step_rel) in worst.items():
         print(f"{dtype}: worst loss rel. diff {loss_rel:.2e}, worst step rel. diff {step_rel:.2e}")
+    for method, r in results["float32"].items():  # how far float32 rounding alone moves each program's step
+        ours, theirs = (max(v[k] for v in r["steps"].values()) for k in ("ours_vs_exact", "official_vs_exact"))
+        print(f"{method}: float32 step against the official float64 step: ours {ours:.2e}, official {theirs:.2e}")
     print(f"criteria: float32 losses <= {LOSS_TOLERANCE:g}, float64 step <= {STEP_TOLERANCE:g}: "
           f"{'PARITY' if ok else 'MISMATCH'}")
     if args.json:
