@@ -125,6 +125,23 @@ def test_one_coin_per_batch_one_offset_per_sample_shared_by_its_images():
     assert all(np.array_equal(never[c], images[batch[c + ROWS]]) for c in OBSERVATION_COLUMNS)
 
 
+def test_augmentation_stream_resumes_from_its_state_and_differs_per_rank():
+    images = labelled_images(40)
+    batch = {c + ROWS: np.random.default_rng(1).integers(0, 40, 16) for c in OBSERVATION_COLUMNS}
+
+    def make(rank=0):
+        return ObservationGatherer(images, np.array([0]), p_aug=1.0, frame_stack=None, seed=7, rank=rank)
+
+    first, second = make(), make()
+    outputs = [first(batch, batch_size=4)["obs"] for _ in range(3)]
+    assert not np.array_equal(outputs[1], outputs[2])  # a new draw each call
+    second.set_state(first.get_state())
+    assert first.get_state() == {"calls": 3}
+    assert np.array_equal(second(batch, batch_size=4)["obs"], first(batch, batch_size=4)["obs"])
+    assert np.array_equal(make()(batch, batch_size=4)["obs"], outputs[0])  # the stream is the seed's
+    assert not np.array_equal(make(rank=1)(batch, batch_size=4)["obs"], outputs[0])
+
+
 def test_frame_stacks_are_the_last_frames_clamped_at_the_episode_start():
     starts = np.array([0, 5])
     assert stacked_rows(np.array([0, 1, 4, 5, 7]), starts, 3).tolist() == [
@@ -237,3 +254,25 @@ def test_every_method_trains_on_pixels_and_evaluates(visual_dataset, tmp_path, r
                 assert steps == 2 and success in (0.0, 1.0)
         finally:
             algo.stop()
+
+
+def test_pixel_run_restored_from_a_checkpoint_continues_with_the_same_augmentations(visual_dataset, tmp_path,
+                                                                                     ray_session):
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    def weights(algo):
+        return algo.learner_group.get_state()["learner"]["rl_module"][DEFAULT_MODULE_ID]
+
+    algo = tiny_pixel_config("gcbc", visual_dataset).training(p_aug=1.0).build_algo()
+    try:
+        algo.train()
+        algo.save_to_path(str(tmp_path / "ckpt"))
+        restored = Algorithm.from_checkpoint(str(tmp_path / "ckpt"))
+        try:
+            algo.train(), restored.train()  # the crops of the steps after the checkpoint, not those of step 1 again
+            a, b = weights(algo), weights(restored)
+            assert all(np.array_equal(a[k], b[k]) for k in a)
+        finally:
+            restored.stop()
+    finally:
+        algo.stop()

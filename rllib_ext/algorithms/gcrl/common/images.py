@@ -59,15 +59,21 @@ def gather(observations: np.ndarray, rows: np.ndarray, episode_starts: np.ndarra
 
 
 class ObservationGatherer:
-    """Learner side of the index batches: row columns in, observation columns out (augmented per batch)."""
+    """Learner side of the index batches: row columns in, observation columns out (augmented per batch).
+
+    The augmentation draws of the ``n``-th call come from ``default_rng((seed, rank, n))``, so the stream is fixed
+    by the call count alone: ``get_state``/``set_state`` carry that count through a checkpoint, and every learner
+    of a data-parallel group (same count, its own ``rank``) resumes its own stream exactly.
+    """
 
     def __init__(self, observations: np.ndarray, episode_starts: np.ndarray, *, p_aug: float,
-                 frame_stack: Optional[int], seed: Optional[int]):
+                 frame_stack: Optional[int], seed: Optional[int], rank: int = 0):
         self.observations = observations
         self.episode_starts = episode_starts
         self.p_aug = p_aug
         self.frame_stack = frame_stack
-        self.rng = np.random.default_rng(seed)
+        self.key = (np.random.SeedSequence().entropy if seed is None else seed, rank)
+        self.calls = 0
         self.augments = observations.ndim == 4 and p_aug > 0
 
     def __call__(self, batch: Dict[str, np.ndarray], batch_size: int) -> Dict[str, np.ndarray]:
@@ -77,11 +83,19 @@ class ObservationGatherer:
         keys = [c for c in OBSERVATION_COLUMNS if c + ROWS in batch]
         for key in keys:
             out[key] = gather(self.observations, np.asarray(batch[key + ROWS]), self.episode_starts, self.frame_stack)
+        rng = np.random.default_rng((*self.key, self.calls))
+        self.calls += 1
         if self.augments:
             for start in range(0, len(out[keys[0]]), batch_size):
-                if self.rng.random() < self.p_aug:
+                if rng.random() < self.p_aug:
                     chunk = {k: out[k][start:start + batch_size] for k in keys}
-                    augment(chunk, keys, self.rng)
+                    augment(chunk, keys, rng)
                     for k in keys:
                         out[k][start:start + batch_size] = chunk[k]
         return out
+
+    def get_state(self) -> Dict:
+        return {"calls": self.calls}
+
+    def set_state(self, state: Dict) -> None:
+        self.calls = state["calls"]

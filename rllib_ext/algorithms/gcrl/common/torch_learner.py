@@ -21,6 +21,9 @@ from rllib_ext.algorithms.gcrl.common.networks import soft_update_
 from rllib_ext.utils.cpu_memory import keep_freed_memory
 from rllib_ext.utils.torch_compile import compile_forward_train
 
+GATHERER = "observation_gatherer"
+"""The learner state's key for the pixel augmentation stream's position."""
+
 
 class GCRLTorchLearner(TorchLearner):
     """A method's learner adds ``compute_loss_for_module``: the official joint objective, all terms summed and
@@ -46,7 +49,21 @@ class GCRLTorchLearner(TorchLearner):
                 rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
                 self._gatherer = ObservationGatherer(
                     dataset["observations"], dataset["episode_starts"], p_aug=self.config.p_aug,
-                    frame_stack=self.config.frame_stack, seed=None if self.config.seed is None else self.config.seed + rank)
+                    frame_stack=self.config.frame_stack, seed=self.config.seed, rank=rank)
+
+    @override(TorchLearner)
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> Dict:
+        """RLlib's learner state, plus the position in the pixel augmentation stream (``ObservationGatherer``)."""
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        if self._gatherer is not None and components is None:
+            state[GATHERER] = self._gatherer.get_state()
+        return state
+
+    @override(TorchLearner)
+    def set_state(self, state: Dict) -> None:
+        super().set_state(state)
+        if self._gatherer is not None and GATHERER in state:
+            self._gatherer.set_state(state[GATHERER])
 
     @override(TorchLearner)
     def update(self, *, training_data: Optional[TrainingData] = None, batch: Optional[MultiAgentBatch] = None,
