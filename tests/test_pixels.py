@@ -259,9 +259,7 @@ def test_every_method_trains_on_pixels_and_evaluates(visual_dataset, tmp_path, r
 def test_pixel_run_restored_from_a_checkpoint_continues_with_the_same_augmentations(visual_dataset, tmp_path,
                                                                                      ray_session):
     from ray.rllib.algorithms.algorithm import Algorithm
-
-    def weights(algo):
-        return algo.learner_group.get_state()["learner"]["rl_module"][DEFAULT_MODULE_ID]
+    from test_saw import assert_same_state
 
     algo = tiny_pixel_config("gcbc", visual_dataset).training(p_aug=1.0).build_algo()
     try:
@@ -270,8 +268,7 @@ def test_pixel_run_restored_from_a_checkpoint_continues_with_the_same_augmentati
         restored = Algorithm.from_checkpoint(str(tmp_path / "ckpt"))
         try:
             algo.train(), restored.train()  # the crops of the steps after the checkpoint, not those of step 1 again
-            a, b = weights(algo), weights(restored)
-            assert all(np.array_equal(a[k], b[k]) for k in a)
+            assert_same_state(algo, restored)
         finally:
             restored.stop()
     finally:

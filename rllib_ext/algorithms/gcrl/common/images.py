@@ -83,9 +83,9 @@ class ObservationGatherer:
         keys = [c for c in OBSERVATION_COLUMNS if c + ROWS in batch]
         for key in keys:
             out[key] = gather(self.observations, np.asarray(batch[key + ROWS]), self.episode_starts, self.frame_stack)
-        rng = np.random.default_rng((*self.key, self.calls))
-        self.calls += 1
         if self.augments:
+            rng = np.random.default_rng((*self.key, self.calls))
+            self.calls += 1
             for start in range(0, len(out[keys[0]]), batch_size):
                 if rng.random() < self.p_aug:
                     chunk = {k: out[k][start:start + batch_size] for k in keys}

@@ -55,7 +55,7 @@ class GCRLTorchLearner(TorchLearner):
     def get_state(self, components=None, *, not_components=None, **kwargs) -> Dict:
         """RLlib's learner state, plus the position in the pixel augmentation stream (``ObservationGatherer``)."""
         state = super().get_state(components, not_components=not_components, **kwargs)
-        if self._gatherer is not None and components is None:
+        if self._gatherer is not None and self._check_component(GATHERER, components, not_components):
             state[GATHERER] = self._gatherer.get_state()
         return state
 
