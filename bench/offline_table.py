@@ -6,7 +6,9 @@ this library (``rllib-ext train METHOD --preset small``, a run folder under ``RO
 flags, every MLP 256x2 and batch 256 as ``small``; under ``ROOT/official``). Runs go one at a time per
 ``--parallel`` slot, single-threaded, seed 0 of every dataset and method first; the script can be stopped at any
 time and started again: finished runs are kept, ours resume from their last checkpoint (``rllib-ext resume``),
-an unfinished official run starts over (its ``main.py`` has no resume). ``--table`` prints what is finished
+official ones from their last saved agent (every ``--save-every`` steps; a resumed part ``from-K`` is ``main.py``
+with ``--restore_path`` and ``--train_steps`` the steps left; ``main.py`` seeds ``np.random`` again, so the part's
+batches restart the seed's sequence instead of continuing it). ``--table`` prints what is finished
 (final success, mean over seeds, per task) and, with ``--json FILE``, writes it there::
 
     python bench/offline_table.py --official /path/to/saw/impls --official-python /tmp/jax/bin/python --parallel 2
@@ -20,6 +22,7 @@ ones refuse the official ``wandb.Settings(start_method=...)``); it logs to W&B o
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -27,7 +30,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, reduce
 
 import numpy as np
 from official_parity import official_commands  # bench/, beside this script
@@ -38,11 +41,14 @@ SMALL = dict(hidden=(256, 256), batch_size=256)
 """The ``small`` preset's sizes (``rllib_ext/algorithms/gcrl/common/presets.py``), given to the official agents."""
 
 
-OFFICIAL_LAUNCHER = ("import runpy, sys, wandb; init = wandb.init; "
+OFFICIAL_LAUNCHER = ("import os, runpy, sys, wandb, utils.flax_utils as fu; init, save = wandb.init, fu.save_agent; "
                      "wandb.init = lambda **kw: init(**{**kw, 'mode': 'offline'}); "
+                     "fu.save_agent = lambda agent, d, i: (save(agent, d, f'{i}.partial'), "
+                     "os.replace(f'{d}/params_{i}.partial.pkl', f'{d}/params_{i}.pkl')); "
                      "sys.argv[0] = 'main.py'; runpy.run_path('main.py', run_name='__main__')")
 """``impls/main.py`` with Weights & Biases offline (its ``setup_wandb`` asks for ``mode='online'``, which waits for a
-server that this machine cannot reach)."""
+server that this machine cannot reach) and its agent saved whole or not at all (written aside, then renamed), so a
+run stopped while saving resumes from the agent before."""
 
 
 def ours_command(args, dataset: str, method: str, seed: int, out: str) -> list:
@@ -58,17 +64,38 @@ def ours_command(args, dataset: str, method: str, seed: int, out: str) -> list:
 
 
 def official_command(args, dataset: str, method: str, seed: int, out: str) -> list:
+    """``main.py`` for the steps not done yet: from the start, or from the run's last saved agent."""
     flags = official_flags(args.official)[method, dataset]
     with open(os.path.join(args.official, "agents", f"{method}.py")) as f:
         hidden_keys = sorted(set(re.findall(r"(\w+_hidden_dims)=", f.read())))
-    if os.path.exists(out):
-        shutil.rmtree(out)
+    done, folder, epoch = official_saved(out, args.steps)
+    part = os.path.join(out, f"from-{done}")
+    stale = part if done else out  # what ran after the last saved agent: nothing to keep
+    if os.path.exists(stale):
+        shutil.rmtree(stale)
+    # main.py evaluates at multiples of --eval_interval counted from the part's start: the largest interval that
+    # hits every evaluation step left (the run's own interval when nothing is done yet)
+    interval = reduce(math.gcd, [p - done for p in range(args.eval_every, args.steps + 1, args.eval_every) if p > done])
+    restore = [f"--restore_path={folder}", f"--restore_epoch={epoch}"] if done else []
     sizes = [f"--agent.{k}={SMALL['hidden']}".replace(" ", "") for k in hidden_keys]
     return [args.official_python, "-c", OFFICIAL_LAUNCHER, f"--env_name={dataset}", f"--seed={seed}", f"--agent=agents/{method}.py",
-            f"--train_steps={args.steps}", f"--eval_interval={args.eval_every}", f"--log_interval=1000",
-            f"--eval_episodes={args.eval_episodes}", "--video_episodes=0", f"--save_interval={10 * args.steps}",
-            f"--save_dir={out}", f"--agent.batch_size={SMALL['batch_size']}", *sizes,
+            f"--train_steps={args.steps - done}", f"--eval_interval={interval}", f"--log_interval=1000",
+            f"--eval_episodes={args.eval_episodes}", "--video_episodes=0", f"--save_interval={args.save_every}",
+            f"--save_dir={part}", *restore, f"--agent.batch_size={SMALL['batch_size']}", *sizes,
             *(f"--agent.{k}={v:g}" for k, v in flags.items())]
+
+
+def part_offset(folder: str, out: str) -> int:
+    """Steps done before the part of an official run that ``folder`` (under ``out/from-K/``) belongs to."""
+    m = re.match(r"from-(\d+)", os.path.relpath(folder, out))
+    return int(m.group(1)) if m else 0
+
+
+def official_saved(out: str, steps: int) -> tuple:
+    """(steps done, folder, main.py's epoch) of an official run's last agent saved before ``steps``, else (0, None, None)."""
+    saved = [(part_offset(d, out) + int(m.group(1)), d, int(m.group(1)))
+             for d, _, files in os.walk(out) for f in files if (m := re.fullmatch(r"params_(\d+)\.pkl", f))]
+    return max([s for s in saved if s[0] < steps], default=(0, None, None), key=lambda s: s[0])
 
 
 @lru_cache
@@ -96,17 +123,18 @@ def ours_final(out: str, steps: int):
 
 def official_final(out: str, steps: int):
     """(success, per-task successes) of a finished official run (its ``eval.csv`` row at ``steps``), else None."""
-    found = [os.path.join(d, "eval.csv") for d, _, files in os.walk(out) if "eval.csv" in files]
-    if not found:
+    rows = []  # (step counted over the parts, row) of every part's eval.csv
+    for d, _, files in os.walk(out):
+        if "eval.csv" in files:
+            with open(os.path.join(d, "eval.csv")) as f:
+                rows += [(part_offset(d, out) + int(float(r["step"])), r) for r in csv.DictReader(f)]
+    final = min(((step, r) for step, r in rows if step >= steps), default=None, key=lambda r: r[0])
+    if final is None:
         return None
-    with open(found[0]) as f:
-        rows = list(csv.DictReader(f))
-    if not rows or int(float(rows[-1]["step"])) < steps:
-        return None
-    last = rows[-1]
-    numbered = {int(m.group(1)): k for k in last if (m := re.fullmatch(r"evaluation/task(\d+)\w*_success", k))}
-    tasks = [float(last[numbered[i]]) for i in sorted(numbered)]
-    return float(last["evaluation/overall_success"]), tasks
+    row = final[1]
+    numbered = {int(m.group(1)): k for k in row if (m := re.fullmatch(r"evaluation/task(\d+)\w*_success", k))}
+    tasks = [float(row[numbered[i]]) for i in sorted(numbered)]
+    return float(row["evaluation/overall_success"]), tasks
 
 
 def runs(args) -> list:
@@ -171,6 +199,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30000)
     parser.add_argument("--eval-every", type=int, default=10000, help="gradient steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=20, help="episodes per task")
+    parser.add_argument("--save-every", type=int, default=5000, help="gradient steps between official saved agents")
     parser.add_argument("--episodes", type=int, default=1000, help="episodes of each generated dataset")
     parser.add_argument("--official", metavar="IMPLS", help="the official SAW repository's impls/ folder")
     parser.add_argument("--official-python", default="python", help="a Python for the official code")
@@ -179,8 +208,8 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="only print the table of what is finished")
     parser.add_argument("--json")
     args = parser.parse_args()
-    if args.steps % 1000 or args.eval_every % 1000 or args.steps % args.eval_every:
-        parser.error("--steps and --eval-every must be multiples of 1000, and --steps of --eval-every")
+    if args.steps % 1000 or args.eval_every % 1000 or args.steps % args.eval_every or args.save_every < 1:
+        parser.error("--steps and --eval-every must be multiples of 1000, --steps of --eval-every; --save-every >= 1")
     if not args.table:
         from envs.ogbench.datagen import generate_dataset
 
