@@ -85,16 +85,19 @@ def official_command(args, dataset: str, method: str, seed: int, out: str) -> li
             *(f"--agent.{k}={v:g}" for k, v in flags.items())]
 
 
-def part_offset(folder: str, out: str) -> int:
-    """Steps done before the part of an official run that ``folder`` (under ``out/from-K/``) belongs to."""
-    m = re.match(r"from-(\d+)", os.path.relpath(folder, out))
-    return int(m.group(1)) if m else 0
+def official_files(out: str, pattern: str):
+    """(steps done before its part, folder, name match) of each file under the official run ``out`` whose name
+    matches ``pattern``; a part ``out/from-K/`` starts after K steps, a run made in one go has its files outside any."""
+    for d, _, files in os.walk(out):
+        m = re.match(r"from-(\d+)", os.path.relpath(d, out))
+        for f in files:
+            if name := re.fullmatch(pattern, f):
+                yield (int(m.group(1)) if m else 0), d, name
 
 
 def official_saved(out: str, steps: int) -> tuple:
     """(steps done, folder, main.py's epoch) of an official run's last agent saved before ``steps``, else (0, None, None)."""
-    saved = [(part_offset(d, out) + int(m.group(1)), d, int(m.group(1)))
-             for d, _, files in os.walk(out) for f in files if (m := re.fullmatch(r"params_(\d+)\.pkl", f))]
+    saved = [(k + int(m.group(1)), d, int(m.group(1))) for k, d, m in official_files(out, r"params_(\d+)\.pkl")]
     return max([s for s in saved if s[0] < steps], default=(0, None, None), key=lambda s: s[0])
 
 
@@ -124,10 +127,9 @@ def ours_final(out: str, steps: int):
 def official_final(out: str, steps: int):
     """(success, per-task successes) of a finished official run (its ``eval.csv`` row at ``steps``), else None."""
     rows = []  # (step counted over the parts, row) of every part's eval.csv
-    for d, _, files in os.walk(out):
-        if "eval.csv" in files:
-            with open(os.path.join(d, "eval.csv")) as f:
-                rows += [(part_offset(d, out) + int(float(r["step"])), r) for r in csv.DictReader(f)]
+    for k, d, _ in official_files(out, r"eval\.csv"):
+        with open(os.path.join(d, "eval.csv")) as f:
+            rows += [(k + int(float(r["step"])), r) for r in csv.DictReader(f)]
     final = min(((step, r) for step, r in rows if step >= steps), default=None, key=lambda r: r[0])
     if final is None:
         return None
