@@ -160,14 +160,14 @@ def test_refuses_to_overwrite_unless_forced(tmp_path, monkeypatch):
         generate_dataset(MAZE, 1, tmp_path / "x.h5", num_workers=1, progress=False)
 
 
-def test_no_final_file_when_generation_or_writing_fails(tmp_path, monkeypatch):
+def test_an_interrupted_generation_keeps_its_episodes_and_resumes(tmp_path, monkeypatch):
     path = tmp_path / "x.npz"
-    calls = {"n": 0}
-    original = MazeCollector.episode
+    staging = f".x.npz.episodes-{MAZE}-seed0-length20"
+    original, seeds = MazeCollector.episode, []
 
     def fails_third(self, seed):
-        calls["n"] += 1
-        if calls["n"] == 3:
+        seeds.append(seed)
+        if len(seeds) == 3:
             raise RuntimeError("boom")
         return original(self, seed)
 
@@ -175,8 +175,27 @@ def test_no_final_file_when_generation_or_writing_fails(tmp_path, monkeypatch):
         m.setattr(MazeCollector, "episode", fails_third)
         with pytest.raises(RuntimeError, match="boom"):
             generate_dataset(MAZE, 4, path, num_workers=1, progress=False, episode_length=20)
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == [staging]  # no final file; the two episodes made are kept
+    assert sorted(os.listdir(tmp_path / staging)) == ["train-0000000.npz", "train-0000001.npz"]
 
+    def counted(self, seed):
+        seeds.append(seed)
+        return original(self, seed)
+
+    monkeypatch.setattr(MazeCollector, "episode", counted)
+    seeds.clear()
+    report = generate_dataset(MAZE, 4, path, num_workers=1, progress=False, episode_length=20)
+    assert len(seeds) == 3 and report.reused_episodes == 2  # train 2 and 3, val 0: only the missing ones
+    assert report.steps_per_second == pytest.approx(3 * 20 / report.seconds)  # what was generated, not reused
+    assert (report.rows, report.val_rows) == (80, 20) and sorted(os.listdir(tmp_path)) == ["x-val.npz", "x.npz"]
+    fresh = tmp_path / "fresh" / "x.npz"
+    generate_dataset(MAZE, 4, fresh, num_workers=1, progress=False, episode_length=20)
+    for a, b in ((path, fresh), (tmp_path / "x-val.npz", tmp_path / "fresh" / "x-val.npz")):
+        assert _same(_arrays(a), _arrays(b))  # the resumed files are the uninterrupted ones
+
+
+def test_no_final_file_when_writing_fails_and_a_retry_only_writes(tmp_path, monkeypatch):
+    path = tmp_path / "x.npz"
     original_save, saves = np.savez_compressed, {"n": 0}
 
     def half_written(file, **arrays):  # the second write (the main file) dies midway
@@ -186,10 +205,31 @@ def test_no_final_file_when_generation_or_writing_fails(tmp_path, monkeypatch):
             raise OSError("disk full")
         original_save(file, **arrays)
 
-    monkeypatch.setattr(np, "savez_compressed", half_written)
-    with pytest.raises(OSError, match="disk full"):
-        generate_dataset(MAZE, 4, path, num_workers=1, progress=False, episode_length=20)
-    assert os.listdir(tmp_path) == ["x-val.npz"]  # val first, main last, no temporary left behind
+    with monkeypatch.context() as m:
+        m.setattr(np, "savez_compressed", half_written)
+        with pytest.raises(OSError, match="disk full"):
+            generate_dataset(MAZE, 4, path, num_workers=1, progress=False, episode_length=20)
+    staging = tmp_path / f".x.npz.episodes-{MAZE}-seed0-length20"
+    assert os.listdir(tmp_path) == [staging.name]  # neither file (val is renamed only with main), no temporary
+    assert len([f for f in os.listdir(staging) if f.endswith(".npz")]) == 5
+
+    def no_work(*args):
+        raise AssertionError("episodes generated again")
+
+    monkeypatch.setattr(ogd, "_generate_episodes", no_work)
+    report = generate_dataset(MAZE, 4, path, num_workers=1, progress=False, episode_length=20)
+    assert report.reused_episodes == 5 and report.steps_per_second == 0
+    assert sorted(os.listdir(tmp_path)) == ["x-val.npz", "x.npz"]
+    assert load_dataset(path, min_episode_length=20)["observations"].shape == (80, 2)
+
+
+def test_the_npy_folder_layout_is_the_npz_file_uncompressed(tmp_path):
+    generate_dataset(MAZE, 3, tmp_path / "a.npz", seed=4, num_workers=1, progress=False, episode_length=20)
+    generate_dataset(MAZE, 3, tmp_path / "b", seed=4, num_workers=1, progress=False, episode_length=20)
+    for npz, folder in (("a.npz", "b"), ("a-val.npz", "b-val")):
+        loaded = {k[:-4]: np.load(tmp_path / folder / k) for k in os.listdir(tmp_path / folder)}
+        assert _same(_arrays(tmp_path / npz), loaded)
+    assert sorted(os.listdir(tmp_path)) == ["a-val.npz", "a.npz", "b", "b-val"]
 
 
 def test_cube_single_play(tmp_path, no_network):

@@ -41,7 +41,11 @@ Each file holds ``observations`` (float32; uint8 ``[rows, 64, 64, 3]`` for visua
 extension the memory-mapped folder layout (``PATH/KEY.npy``, companion ``PATH-val/``; ``dataset.save_npy_folder``). The ``-val.npz``
 companion holds ``num_episodes // 10`` (at least 1) further episodes. Every episode has its own
 seed derived from (``seed``, split, episode index), so the arrays are byte-identical for a seed whatever
-the number of workers. antmaze / humanoidmaze / antsoccer (and their visual twins) need OGBench's trained
+the number of workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
+(``.NAME.episodes-DATASET-seedS-lengthL``), and the files are assembled from there on disk, a memory-mapped array
+at a time, so the driver never holds the dataset (a visual one is 13.5 GB per 1.1M rows) and an interrupted
+generation started again with the same arguments generates only the episodes still missing; the folder is removed
+once both files are in place. antmaze / humanoidmaze / antsoccer (and their visual twins) need OGBench's trained
 expert policies, and noisy / powderworld / explore datasets are not implemented.
 """
 
@@ -62,7 +66,7 @@ from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
 from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 from tqdm import tqdm
 
-from envs.ogbench.dataset import KNOWN_DATASETS, dataset_env_name, save_npy_folder
+from envs.ogbench.dataset import KNOWN_DATASETS, dataset_env_name
 from envs.ogbench.rendering import check_renderer
 from envs.ogbench.ray_tasks import default_workers, run_tasks
 
@@ -112,11 +116,14 @@ class GenerationReport:
     val_rows: int
     seconds: float
     """Wall-clock time of the generation (Ray start included, writing the files excluded)."""
+    reused_episodes: int = 0
+    """Episodes (train + val) kept from an interrupted generation with the same arguments, not generated again."""
 
     @property
     def steps_per_second(self) -> float:
-        """Env steps (rows, train + val) generated per wall-clock second."""
-        return (self.rows + self.val_rows) / self.seconds
+        """Env steps (rows, train + val) generated per wall-clock second; reused episodes not counted."""
+        generated = (self.episodes + self.val_episodes - self.reused_episodes) * (self.rows // self.episodes)
+        return generated / self.seconds if self.seconds > 0 else 0.0
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -149,7 +156,9 @@ def generate_dataset(
     ``num_episodes`` / ``episode_length`` default (None) to OGBench's values. ``num_workers``: 1 runs
     in-process; more run on Ray (a running Ray is used, else a local one is started and stopped);
     None uses the free CPUs of a running Ray (in-process if fewer than 2), else runs small jobs
-    in-process and big ones on all local cores. Existing files are only overwritten with ``force=True``.
+    in-process and big ones on all local cores. Existing files are only overwritten with ``force=True``. The
+    episodes of an interrupted call with the same ``name``, ``seed`` and ``episode_length`` and ``out_path`` are
+    reused (module docstring).
     """
     spec = dataset_spec(name)
     episodes = spec.num_episodes if num_episodes is None else num_episodes
@@ -168,25 +177,28 @@ def generate_dataset(
     if name.startswith("visual-"):
         check_renderer()
     val_episodes = max(1, episodes // 10)
+    staging = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.episodes-{name}-seed{seed}-length{length}")
     items = [(0, i) for i in range(episodes)] + [(1, i) for i in range(val_episodes)]
-    workers = _resolve_workers(num_workers, len(items) * length)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    todo = [item for item in items if not os.path.exists(_episode_file(staging, *item))]
+    workers = _resolve_workers(num_workers, len(todo) * length)
+    os.makedirs(staging, exist_ok=True)
+
+    def keep(generated: list) -> int:  # each episode to disk as it arrives; the driver keeps none
+        for item, arrays in generated:
+            _save_atomic(_episode_file(staging, *item), lambda f: np.savez(f, **arrays))
+        bar.update(len(generated))
+        return len(generated)
 
     start = time.perf_counter()
-    chunk = 1 if workers == 1 else max(1, -(-len(items) // (8 * workers)))
-    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    with tqdm(total=len(items), desc=name, unit="ep", disable=not progress) as bar:
-        results = run_tasks(
-            _generate_episodes, [(spec, length, seed, c) for c in chunks], workers,
-            on_result=lambda eps: bar.update(len(eps)),
-        )
-    trajectories = [ep for eps in results for ep in eps]
-    train, val = _stack(trajectories[:episodes]), _stack(trajectories[episodes:])
+    chunk = 1 if workers == 1 else max(1, -(-len(todo) // (8 * workers)))
+    chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc=name, unit="ep", disable=not progress) as bar:
+        run_tasks(_generate_episodes, [(spec, length, seed, c) for c in chunks], workers, on_result=keep)
     seconds = time.perf_counter() - start
-    _write_atomic(val_path, val)
-    _write_atomic(path, train)
-    return GenerationReport(path, val_path, episodes, val_episodes, len(train["terminals"]),
-                            len(val["terminals"]), seconds)
+    _write_files(staging, length, [(val_path, 1, val_episodes), (path, 0, episodes)])
+    shutil.rmtree(staging)
+    return GenerationReport(path, val_path, episodes, val_episodes, episodes * length, val_episodes * length,
+                            seconds, reused_episodes=len(items) - len(todo))
 
 
 def _resolve_workers(num_workers: Optional[int], steps: int) -> int:
@@ -203,11 +215,11 @@ def _episode_seed(seed: int, split: int, index: int, attempt: int = 0) -> int:
 
 
 def _generate_episodes(spec: DatasetSpec, length: int, seed: int, items: list) -> list:
-    """The episodes ``items`` ((split, index) pairs) of one dataset, each a dict of per-row arrays."""
+    """``[((split, index), episode)]`` for the ``items`` of one dataset, each episode a dict of per-row arrays."""
     collector = _collector(spec.env_id, spec.dataset_type, length)
     state = np.random.get_state()  # the env code and the oracles draw from numpy's global RNG
     try:
-        return [_episode(collector, seed, split, index) for split, index in items]
+        return [((split, index), _episode(collector, seed, split, index)) for split, index in items]
     finally:
         np.random.set_state(state)
 
@@ -361,26 +373,63 @@ def _scene_cube_visible(qpos: np.ndarray) -> bool:
     return not (too_right or too_left)
 
 
-def _stack(episodes: list) -> dict:
-    return {k: np.concatenate([ep[k] for ep in episodes]) for k in episodes[0]}
+def _episode_file(staging: str, split: int, index: int) -> str:
+    return os.path.join(staging, f"{('train', 'val')[split]}-{index:07d}.npz")
 
 
-def _write_atomic(path: str, arrays: dict) -> None:
-    """Write ``arrays`` (a ``.npz`` file, else the ``.npy`` folder layout) to a hidden temporary name next to
-    ``path``, then rename it into place."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+def _assemble(staging: str, split: int, count: int, length: int, folder: str) -> dict:
+    """Episodes ``0..count-1`` of ``split`` concatenated into ``folder/KEY.npy``, one episode in memory at a time;
+    the arrays, memory-mapped."""
+    with np.load(_episode_file(staging, split, 0)) as first:
+        layout = {k: (first[k].dtype, first[k].shape[1:]) for k in first.files}
+    os.makedirs(folder, exist_ok=True)
+    out = {k: np.lib.format.open_memmap(os.path.join(folder, f"{k}.npy"), mode="w+", dtype=dtype,
+                                        shape=(count * length, *shape)) for k, (dtype, shape) in layout.items()}
+    for i in range(count):
+        with np.load(_episode_file(staging, split, i)) as episode:
+            for k, array in out.items():
+                array[i * length : (i + 1) * length] = episode[k]
+    for array in out.values():
+        array.flush()
+    return out
+
+
+def _write_files(staging: str, length: int, outputs: list) -> None:
+    """Each ``(path, split, count)`` of ``outputs`` assembled from the staged episodes (a ``.npz`` file, else the
+    ``.npy`` folder layout) under a hidden temporary name next to ``path``; once all are written, renamed into
+    place, so a failure leaves none of them (and the staged episodes for another try)."""
+    written = []
     try:
-        if path.endswith(".npz"):
-            with open(tmp, "xb") as f:
-                np.savez_compressed(f, **arrays)
-        else:
-            save_npy_folder(arrays, tmp)
+        for path, split, count in outputs:
+            tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+            written.append((tmp, path))
+            if path.endswith(".npz"):
+                arrays = _assemble(staging, split, count, length, os.path.join(staging, f"assembled-{split}"))
+                with open(tmp, "xb") as f:
+                    np.savez_compressed(f, **arrays)  # streams each memory-mapped array into the zip
+            else:
+                _assemble(staging, split, count, length, tmp)
+        for tmp, path in written:
             if os.path.isdir(path):
                 shutil.rmtree(path)
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in written:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp)
+            elif os.path.exists(tmp):
+                os.remove(tmp)
+        raise
+
+
+def _save_atomic(path: str, write) -> None:
+    """``write(file)`` into a temporary name next to ``path``, then renamed into place."""
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
-        elif os.path.exists(tmp):
+        if os.path.exists(tmp):
             os.remove(tmp)
         raise

@@ -20,17 +20,14 @@ def run_tasks(
     fn: Callable[..., R],
     args_list: Sequence[tuple],
     num_workers: int,
-    on_result: Callable[[R], Any] = lambda result: None,
-) -> list[R]:
-    """``[fn(*args) for args in args_list]`` in order; in-process when ``num_workers <= 1``, else as
-    Ray tasks with at most ``num_workers`` in flight (a running Ray is used, else a local one is
-    started and shut down). ``on_result`` sees each result as it arrives."""
+    on_result: Callable[[R], Any] = lambda result: result,
+) -> list:
+    """``[on_result(fn(*args)) for args in args_list]`` in order; in-process when ``num_workers <= 1``, else as
+    Ray tasks with at most ``num_workers`` in flight (a running Ray is used, else a local one is started and shut
+    down). ``on_result`` sees each result as it arrives; what it returns is kept in the result's place, so a
+    caller that stores results elsewhere can return something small."""
     if num_workers <= 1:
-        results = []
-        for args in args_list:
-            results.append(fn(*args))
-            on_result(results[-1])
-        return results
+        return [on_result(fn(*args)) for args in args_list]
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=num_workers, include_dashboard=False, configure_logging=True, logging_level="ERROR")
@@ -55,5 +52,4 @@ def run_tasks(
 def _collect_one(pending: dict, results: list, on_result: Callable) -> None:
     [ref], _ = ray.wait(list(pending), num_returns=1)
     i = pending.pop(ref)
-    results[i] = ray.get(ref)
-    on_result(results[i])
+    results[i] = on_result(ray.get(ref))

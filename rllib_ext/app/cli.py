@@ -287,7 +287,8 @@ def cmd_datagen(args) -> int:
     report = generate_dataset(args.name, args.episodes, args.out, seed=args.seed, force=args.force,
                               num_workers=args.workers, episode_length=args.episode_length)
     print(f"wrote {report.path} ({report.rows:,} rows, {report.episodes} episodes) and {report.val_path} "
-          f"({report.val_rows:,} rows) in {report.seconds:.1f}s ({report.steps_per_second:,.0f} steps/s)")
+          f"({report.val_rows:,} rows) in {report.seconds:.1f}s ({report.steps_per_second:,.0f} steps/s)"
+          + (f"; {report.reused_episodes} episodes kept from an interrupted run" if report.reused_episodes else ""))
     return 0
 
 
