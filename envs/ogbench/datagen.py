@@ -156,9 +156,9 @@ def generate_dataset(
     ``num_episodes`` / ``episode_length`` default (None) to OGBench's values. ``num_workers``: 1 runs
     in-process; more run on Ray (a running Ray is used, else a local one is started and stopped);
     None uses the free CPUs of a running Ray (in-process if fewer than 2), else runs small jobs
-    in-process and big ones on all local cores. Existing files are only overwritten with ``force=True``. The
-    episodes of an interrupted call with the same ``name``, ``seed`` and ``episode_length`` and ``out_path`` are
-    reused (module docstring).
+    in-process and big ones on all local cores. Existing files are only overwritten with ``force=True``. An
+    interrupted call's episodes are reused by a call with the same ``name``, ``out_path``, ``seed`` and
+    ``episode_length`` (module docstring).
     """
     spec = dataset_spec(name)
     episodes = spec.num_episodes if num_episodes is None else num_episodes
@@ -193,7 +193,8 @@ def generate_dataset(
     chunk = 1 if workers == 1 else max(1, -(-len(todo) // (8 * workers)))
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
     with tqdm(total=len(items), initial=len(items) - len(todo), desc=name, unit="ep", disable=not progress) as bar:
-        run_tasks(_generate_episodes, [(spec, length, seed, c) for c in chunks], workers, on_result=keep)
+        if chunks:
+            run_tasks(_generate_episodes, [(spec, length, seed, c) for c in chunks], workers, on_result=keep)
     seconds = time.perf_counter() - start
     _write_files(staging, length, [(val_path, 1, val_episodes), (path, 0, episodes)])
     shutil.rmtree(staging)
