@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 import urllib.request
+import zipfile
 from collections import deque
 
 import numpy as np
@@ -196,17 +198,17 @@ def test_an_interrupted_generation_keeps_its_episodes_and_resumes(tmp_path, monk
 
 def test_no_final_file_when_writing_fails_and_a_retry_only_writes(tmp_path, monkeypatch):
     path = tmp_path / "x.npz"
-    original_save, saves = np.savez_compressed, {"n": 0}
+    original_save, saves = ogd._savez_compressed_in_pieces, {"n": 0}
 
-    def half_written(file, **arrays):  # the second write (the main file) dies midway
+    def half_written(file, arrays):  # the second write (the main file) dies midway
         saves["n"] += 1
         if saves["n"] == 2:
             file.write(b"PK partial")
             raise OSError("disk full")
-        original_save(file, **arrays)
+        original_save(file, arrays)
 
     with monkeypatch.context() as m:
-        m.setattr(np, "savez_compressed", half_written)
+        m.setattr(ogd, "_savez_compressed_in_pieces", half_written)
         with pytest.raises(OSError, match="disk full"):
             generate_dataset(MAZE, 4, path, num_workers=1, progress=False, episode_length=20)
     staging = tmp_path / f".x.npz.episodes-{MAZE}-seed0-length20"
@@ -231,6 +233,27 @@ def test_the_npy_folder_layout_is_the_npz_file_uncompressed(tmp_path):
         assert _same(_arrays(tmp_path / npz), loaded)
     assert sorted(os.listdir(tmp_path)) == ["a-val.npz", "a.npz", "b", "b-val"]
 
+
+def test_the_npz_is_written_a_piece_at_a_time(tmp_path):
+    # numpy's savez_compressed copies a whole memory-mapped array (and its compressed bytes) into memory; the
+    # generator's writer holds a piece of it: same archive members, same arrays, ~1 MiB of Python memory
+    arrays = {"observations": np.lib.format.open_memmap(tmp_path / "o.npy", "w+", np.float32, (500_000, 4)),
+              "terminals": np.lib.format.open_memmap(tmp_path / "t.npy", "w+", bool, (500_000,))}
+    arrays["observations"][:] = np.random.default_rng(0).random((500_000, 4))
+    arrays["terminals"][999::1000] = True
+    tracemalloc.start()
+    try:
+        with open(tmp_path / "pieces.npz", "xb") as f:
+            ogd._savez_compressed_in_pieces(f, arrays)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20 < arrays["observations"].nbytes  # the array is 7.6 MiB; numpy's writer peaks at ~28
+    np.savez_compressed(tmp_path / "numpy.npz", **arrays)
+    with zipfile.ZipFile(tmp_path / "pieces.npz") as ours, zipfile.ZipFile(tmp_path / "numpy.npz") as theirs:
+        assert [(i.filename, i.file_size) for i in ours.infolist()] == [(i.filename, i.file_size) for i in theirs.infolist()]
+    assert _same(_arrays(tmp_path / "pieces.npz"), _arrays(tmp_path / "numpy.npz"))
+    assert _arrays(tmp_path / "pieces.npz")["terminals"].sum() == 500
 
 def test_cube_single_play(tmp_path, no_network):
     name = "cube-single-play-v0"

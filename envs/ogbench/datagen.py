@@ -43,7 +43,7 @@ companion holds ``num_episodes // 10`` (at least 1) further episodes. Every epis
 seed derived from (``seed``, split, episode index), so the arrays are byte-identical for a seed whatever
 the number of workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
 (``.NAME.episodes-DATASET-seedS-lengthL``), and the files are assembled from there on disk, a memory-mapped array
-at a time, so the driver never holds the dataset (a visual one is 13.5 GB per 1.1M rows) and an interrupted
+at a time (compressed into the ``.npz`` a MiB at a time), so the driver never holds the dataset (a visual one is 13.5 GB per 1.1M rows) and an interrupted
 generation started again with the same arguments generates only the episodes still missing; the folder is removed
 once both files are in place. antmaze / humanoidmaze / antsoccer (and their visual twins) need OGBench's trained
 expert policies, and noisy / powderworld / explore datasets are not implemented.
@@ -54,6 +54,7 @@ import os
 import shutil
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from typing import Optional
 
@@ -407,7 +408,7 @@ def _write_files(staging: str, length: int, outputs: list) -> None:
             if path.endswith(".npz"):
                 arrays = _assemble(staging, split, count, length, os.path.join(staging, f"assembled-{split}"))
                 with open(tmp, "xb") as f:
-                    np.savez_compressed(f, **arrays)  # streams each memory-mapped array into the zip
+                    _savez_compressed_in_pieces(f, arrays)
             else:
                 _assemble(staging, split, count, length, tmp)
         for tmp, path in written:
@@ -421,6 +422,19 @@ def _write_files(staging: str, length: int, outputs: list) -> None:
             elif os.path.exists(tmp):
                 os.remove(tmp)
         raise
+
+
+def _savez_compressed_in_pieces(f, arrays: dict, piece_bytes: int = 2**20) -> None:
+    """``np.savez_compressed(f, **arrays)``'s file, each array compressed into the zip ``piece_bytes`` of rows at a
+    time. (numpy's ``format.write_array`` copies a C-contiguous array whole before writing it to a zip member: for
+    memory-mapped arrays, the dataset's largest array in memory, and more again for the compressed copy.)"""
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for key, array in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array_header_1_0(member, np.lib.format.header_data_from_array_1_0(array))
+                rows = max(1, piece_bytes // max(1, array[:1].nbytes))
+                for start in range(0, len(array), rows):
+                    member.write(np.ascontiguousarray(array[start : start + rows]).data)
 
 
 def _save_atomic(path: str, write) -> None:
