@@ -251,9 +251,11 @@ def test_the_npz_is_written_a_piece_at_a_time(tmp_path):
     assert peak < 4 * 2**20 < arrays["observations"].nbytes  # the array is 7.6 MiB; numpy's writer peaks at ~28
     np.savez_compressed(tmp_path / "numpy.npz", **arrays)
     with zipfile.ZipFile(tmp_path / "pieces.npz") as ours, zipfile.ZipFile(tmp_path / "numpy.npz") as theirs:
-        assert [(i.filename, i.file_size) for i in ours.infolist()] == [(i.filename, i.file_size) for i in theirs.infolist()]
+        members = [[(i.filename, i.file_size) for i in archive.infolist()] for archive in (ours, theirs)]
+    assert members[0] == members[1]
     assert _same(_arrays(tmp_path / "pieces.npz"), _arrays(tmp_path / "numpy.npz"))
     assert _arrays(tmp_path / "pieces.npz")["terminals"].sum() == 500
+
 
 def test_cube_single_play(tmp_path, no_network):
     name = "cube-single-play-v0"

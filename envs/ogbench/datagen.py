@@ -43,10 +43,11 @@ companion holds ``num_episodes // 10`` (at least 1) further episodes. Every epis
 seed derived from (``seed``, split, episode index), so the arrays are byte-identical for a seed whatever
 the number of workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
 (``.NAME.episodes-DATASET-seedS-lengthL``), and the files are assembled from there on disk, a memory-mapped array
-at a time (compressed into the ``.npz`` a MiB at a time), so the driver never holds the dataset (a visual one is 13.5 GB per 1.1M rows) and an interrupted
-generation started again with the same arguments generates only the episodes still missing; the folder is removed
-once both files are in place. antmaze / humanoidmaze / antsoccer (and their visual twins) need OGBench's trained
-expert policies, and noisy / powderworld / explore datasets are not implemented.
+at a time (compressed into the ``.npz`` a MiB at a time), so the driver never holds the dataset (a visual one is
+13.5 GB per 1.1M rows) and an interrupted generation started again with the same arguments generates only the
+episodes still missing; the folder is removed once both files are in place. antmaze / humanoidmaze / antsoccer
+(and their visual twins) need OGBench's trained expert policies, and noisy / powderworld / explore datasets are not
+implemented.
 """
 
 import functools
