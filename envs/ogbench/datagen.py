@@ -38,10 +38,10 @@ Times and throughput: ``docs/performance.md``.
 Each file holds ``observations`` (float32; uint8 ``[rows, 64, 64, 3]`` for visual datasets), ``actions``,
 ``qpos``, ``qvel`` (float32), ``terminals`` (bool, 1 on each episode's last row) and, for scene/puzzle,
 ``button_states`` (int64). An ``out_path`` ending in ``.npz`` gets OGBench's compressed file; a path without an
-extension the memory-mapped folder layout (``PATH/KEY.npy``, companion ``PATH-val/``; ``dataset.save_npy_folder``). The ``-val.npz``
-companion holds ``num_episodes // 10`` (at least 1) further episodes. Every episode has its own
-seed derived from (``seed``, split, episode index), so the arrays are byte-identical for a seed whatever
-the number of workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
+extension the memory-mapped folder layout (``PATH/KEY.npy``, companion ``PATH-val/``;
+``dataset.save_npy_folder``). The ``-val.npz`` companion holds ``num_episodes // 10`` (at least 1) further
+episodes. Every episode has its own seed derived from (``seed``, split, episode index), so the arrays are
+byte-identical for a seed whatever the number of workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
 (``.NAME.episodes-DATASET-seedS-lengthL``), and the files are assembled from there on disk, a memory-mapped array
 at a time (compressed into the ``.npz`` a MiB at a time), so the driver never holds the dataset (a visual one is
 13.5 GB per 1.1M rows) and an interrupted generation started again with the same arguments generates only the
@@ -175,11 +175,13 @@ def generate_dataset(
     if not force:
         for p in (path, val_path):
             if os.path.exists(p):
-                raise FileExistsError(f"{p} already exists; pass force=True (rllib-ext datagen --force) to overwrite it")
+                raise FileExistsError(f"{p} already exists; pass force=True (rllib-ext datagen --force) to "
+                                      "overwrite it")
     if name.startswith("visual-"):
         check_renderer()
     val_episodes = max(1, episodes // 10)
-    staging = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.episodes-{name}-seed{seed}-length{length}")
+    staging = os.path.join(os.path.dirname(path),
+                           f".{os.path.basename(path)}.episodes-{name}-seed{seed}-length{length}")
     items = [(0, i) for i in range(episodes)] + [(1, i) for i in range(val_episodes)]
     todo = [item for item in items if not os.path.exists(_episode_file(staging, *item))]
     workers = _resolve_workers(num_workers, len(todo) * length)
