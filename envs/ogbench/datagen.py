@@ -35,18 +35,18 @@ Times and throughput: ``docs/performance.md``.
   checked before any work starts. Rendering, not physics, is the whole cost (a physics step is ~0.002 CPU-s), so
   re-rendering a state dataset's stored ``qpos`` would save nothing and is not offered.
 
-Each file holds ``observations`` (float32; uint8 ``[rows, 64, 64, 3]`` for visual datasets), ``actions``,
-``qpos``, ``qvel`` (float32), ``terminals`` (bool, 1 on each episode's last row) and, for scene/puzzle,
-``button_states`` (int64). An ``out_path`` ending in ``.npz`` gets OGBench's compressed file; a path without an
-extension the memory-mapped folder layout (``PATH/KEY.npy``, companion ``PATH-val/``;
-``dataset.save_npy_folder``). The ``-val.npz`` companion holds ``num_episodes // 10`` (at least 1) further
-episodes. Every episode has its own seed derived from (``seed``, split, episode index), so the arrays are
-byte-identical for a seed whatever the number of workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
-(``.NAME.episodes-DATASET-seedS-lengthL``), and the files are assembled from there on disk, a memory-mapped array
-at a time (compressed into the ``.npz`` a MiB at a time), so the driver never holds the dataset (a visual one is
-13.5 GB per 1.1M rows) and an interrupted generation started again with the same arguments generates only the
-episodes still missing; the folder is removed once both files are in place. antmaze / humanoidmaze / antsoccer
-(and their visual twins) need OGBench's trained expert policies, and noisy / powderworld / explore datasets are not
+Each file holds ``observations`` (float32; uint8 ``[rows, 64, 64, 3]`` for visual datasets), ``actions``, ``qpos``,
+``qvel`` (float32), ``terminals`` (bool, 1 on each episode's last row) and, for scene/puzzle, ``button_states``
+(int64). An ``out_path`` ending in ``.npz`` gets OGBench's compressed file; a path without an extension the
+memory-mapped folder layout (``PATH/KEY.npy``, companion ``PATH-val/``; ``dataset.save_npy_folder``). The
+``-val.npz`` companion holds ``num_episodes // 10`` (at least 1) further episodes. Every episode has its own seed
+derived from (``seed``, split, episode index), so the arrays are byte-identical for a seed whatever the number of
+workers. Each episode is kept as it arrives, in a hidden folder beside ``out_path``
+(``.NAME.episodes-DATASET-seedS-lengthL``), and the files are assembled from there on disk, a memory-mapped array at
+a time (compressed into the ``.npz`` a MiB at a time), so the driver never holds the dataset (a visual one is
+13.5 GB per 1.1M rows) and an interrupted generation started again with the same arguments generates only the episodes
+still missing; the folder is removed once both files are in place. antmaze / humanoidmaze / antsoccer (and their
+visual twins) need OGBench's trained expert policies, and noisy / powderworld / explore datasets are not
 implemented.
 """
 
