@@ -23,27 +23,34 @@ from rllib_ext.utils.overrides import apply_overrides
 
 def train_and_evaluate(method: str, dataset_path: str, seed: int, steps: int, eval_every: int, eval_episodes: int,
                        overrides: list) -> dict:
-    """One run: the ``small`` preset, ``overrides`` (``KEY=VALUE``, those the method has), ``steps`` gradient steps;
-    evaluations every ``eval_every``."""
+    """One run: the ``small`` preset, ``overrides`` (``KEY=VALUE``, those the method has), ``steps`` gradient steps
+    in ``train()`` calls of ``min(1000, eval_every)`` (as ``offline_table.py`` runs them: the sampler's stream
+    depends on it); evaluations every ``eval_every``."""
     import torch
 
     from rllib_ext.algorithms.registry import get_algorithm
 
     torch.set_num_threads(1)
+    per_iteration = min(1000, eval_every)
+    if eval_every % per_iteration or steps % eval_every:
+        raise ValueError(f"eval_every must be below 1000 or a multiple of it, steps a multiple of eval_every: "
+                         f"got steps={steps}, eval_every={eval_every}")
+    interval = eval_every // per_iteration
     config = (get_algorithm(method).algo_class.get_default_config()
-              .training(dataset_path=dataset_path, num_steps_per_iteration=eval_every, eval_num_workers=1)
+              .training(dataset_path=dataset_path, num_steps_per_iteration=per_iteration, eval_num_workers=1)
               .preset("small"))
     apply_overrides(config, [o for o in overrides if hasattr(config, o.partition("=")[0])])
-    config.evaluation(evaluation_interval=1, evaluation_duration=eval_episodes).debugging(seed=seed)
+    config.evaluation(evaluation_interval=interval, evaluation_duration=eval_episodes).debugging(seed=seed)
     algo = config.build_algo()
     curve, losses_finite = [], True
     start = time.perf_counter()
     try:
-        for _ in range(steps // eval_every):
+        for iteration in range(1, steps // per_iteration + 1):
             result = algo.train()
             learner = result["learners"]["default_policy"]
             losses_finite &= all(np.isfinite(v) for k, v in learner.items() if k.endswith("loss"))
-            curve.append(result["evaluation"]["success"])
+            if iteration % interval == 0:
+                curve.append(result["evaluation"]["success"])
     finally:
         algo.stop()
     tasks = [result["evaluation"][f"task_{t}/success"] for t in range(1, 6)]
@@ -67,6 +74,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     overrides = args.set
+    if args.steps % args.eval_every or (args.eval_every > 1000 and args.eval_every % 1000):
+        parser.error("--steps must be a multiple of --eval-every, --eval-every below 1000 or a multiple of it")
 
     import ray
 

@@ -2,24 +2,23 @@
 
 A 300-episode dataset (``generate_dataset``, seed 0), the ``small`` preset with ``lr=1e-3`` (preset 3e-4) and, for
 the methods with target networks, ``tau=0.02`` (preset 0.005), so that the values learn within the CI budget;
-10 evaluation episodes per task (2 for the short runs). The runs are Ray tasks, two at a time on the 2-core CI machine, longest first.
+10 evaluation episodes per task (2 for the short runs). The runs are ``bench/offline_learning.py``'s
+``train_and_evaluate`` in Ray tasks, two at a time on the 2-core CI machine, longest first.
 SAW and HIQL must clearly beat GCBC, all three at 3k steps; GCIVL, GCIQL, QRL and CRL get a short run that must
 train with finite losses, and their success is printed (``pytest -s``). The thresholds come from
 ``bench/offline_learning.py`` runs with these settings on two machines and the test's own run on a third (listed below).
 """
 
+import os
 import sys
 
-import numpy as np
-
-from ray.rllib.utils.metrics import EVALUATION_RESULTS, LEARNER_RESULTS
-
-from rllib_ext.algorithms.registry import get_algorithm
-from rllib_ext.utils.overrides import apply_overrides
 from saw_data import DATASET
 
+sys.path.append(os.path.join(os.path.dirname(__file__), "..", "bench"))
+import offline_learning  # noqa: E402  (bench/ is not a package)
+
 EPISODES = 300
-OVERRIDES = ("lr=1e-3", "tau=0.02")
+OVERRIDES = ["lr=1e-3", "tau=0.02"]
 STEPS = {"saw": 3000, "hiql": 3000, "gcbc": 3000, "qrl": 200, "crl": 200, "gciql": 400, "gcivl": 400}
 """Gradient steps per method, in the order the runs are started (longest first)."""
 EVAL_EPISODES = {"saw": 10, "hiql": 10, "gcbc": 10}
@@ -55,31 +54,6 @@ measured margins of SAW and HIQL over GCBC at 3k are >= 0.20 (HIQL 0.60 against 
 >= 0.30 in 12 of 14."""
 
 
-def learning_run(method: str, dataset_path: str, seed: int = 0) -> dict:
-    """``method`` with the small preset and OVERRIDES for ``STEPS[method]`` steps; the final evaluation."""
-    import torch
-
-    torch.set_num_threads(1)
-    per_iteration = min(1000, STEPS[method])
-    config = (get_algorithm(method).algo_class.get_default_config()
-              .training(dataset_path=dataset_path, num_steps_per_iteration=per_iteration, eval_num_workers=1)
-              .preset("small"))
-    apply_overrides(config, [o for o in OVERRIDES if hasattr(config, o.split("=")[0])])
-    iterations = STEPS[method] // per_iteration
-    config.evaluation(evaluation_interval=iterations, evaluation_duration=EVAL_EPISODES.get(method, 2))
-    config.debugging(seed=seed)
-    algo = config.build_algo()
-    finite = True
-    try:
-        for _ in range(iterations):
-            result = algo.train()
-            finite &= all(np.isfinite(v) for k, v in result[LEARNER_RESULTS]["default_policy"].items()
-                          if k.endswith("loss"))
-    finally:
-        algo.stop()
-    return dict(result[EVALUATION_RESULTS], finite_losses=bool(finite))
-
-
 def test_every_method_learns_on_pointmaze_medium(tmp_path_factory, ray_session):
     import ray
 
@@ -87,12 +61,13 @@ def test_every_method_learns_on_pointmaze_medium(tmp_path_factory, ray_session):
 
     path = str(tmp_path_factory.mktemp("pointmaze") / f"{DATASET}.npz")
     generate_dataset(DATASET, EPISODES, path, seed=0, progress=False, num_workers=2)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test module is not importable there
-    run = ray.remote(num_cpus=1)(learning_run)
-    results = dict(zip(STEPS, ray.get([run.remote(method, path) for method in STEPS])))
+    ray.cloudpickle.register_pickle_by_value(offline_learning)  # bench/ is not importable there
+    run = ray.remote(num_cpus=1)(offline_learning.train_and_evaluate)
+    futures = [run.remote(m, path, 0, STEPS[m], STEPS[m], EVAL_EPISODES.get(m, 2), OVERRIDES) for m in STEPS]
+    results = dict(zip(STEPS, ray.get(futures)))
     success = {m: round(r["success"], 2) for m, r in results.items()}
     print(f"\nsuccess after {STEPS} steps: {success}")  # seen with pytest -s
-    assert all(r["finite_losses"] for r in results.values()), results
+    assert all(r["losses_finite"] for r in results.values()), results
     for method, floor in MIN_SUCCESS.items():
         assert success[method] >= floor, (method, success)
     for method in ("saw", "hiql"):
