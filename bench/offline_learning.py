@@ -21,6 +21,15 @@ import numpy as np
 from rllib_ext.utils.overrides import apply_overrides
 
 
+def schedule_problem(steps: int, eval_every: int) -> str | None:
+    """What is wrong with a run of ``steps`` evaluated every ``eval_every`` (``train()`` calls of
+    ``min(1000, eval_every)`` steps), or None."""
+    if steps % eval_every or (eval_every > 1000 and eval_every % 1000):
+        return (f"steps must be a multiple of eval_every, eval_every below 1000 or a multiple of it: got "
+                f"steps={steps}, eval_every={eval_every}")
+    return None
+
+
 def train_and_evaluate(method: str, dataset_path: str, seed: int, steps: int, eval_every: int, eval_episodes: int,
                        overrides: list) -> dict:
     """One run: the ``small`` preset, ``overrides`` (``KEY=VALUE``, those the method has), ``steps`` gradient steps
@@ -31,10 +40,9 @@ def train_and_evaluate(method: str, dataset_path: str, seed: int, steps: int, ev
     from rllib_ext.algorithms.registry import get_algorithm
 
     torch.set_num_threads(1)
+    if problem := schedule_problem(steps, eval_every):
+        raise ValueError(problem)
     per_iteration = min(1000, eval_every)
-    if eval_every % per_iteration or steps % eval_every:
-        raise ValueError(f"eval_every must be below 1000 or a multiple of it, steps a multiple of eval_every: "
-                         f"got steps={steps}, eval_every={eval_every}")
     interval = eval_every // per_iteration
     config = (get_algorithm(method).algo_class.get_default_config()
               .training(dataset_path=dataset_path, num_steps_per_iteration=per_iteration, eval_num_workers=1)
@@ -74,8 +82,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     overrides = args.set
-    if args.steps % args.eval_every or (args.eval_every > 1000 and args.eval_every % 1000):
-        parser.error("--steps must be a multiple of --eval-every, --eval-every below 1000 or a multiple of it")
+    if problem := schedule_problem(args.steps, args.eval_every):
+        parser.error(problem)  # before the dataset is generated and Ray starts
 
     import ray
 
