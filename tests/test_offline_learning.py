@@ -12,6 +12,8 @@ train with finite losses, and their success is printed (``pytest -s``). The thre
 import os
 import sys
 
+import pytest
+
 from saw_data import DATASET
 
 sys.path.append(os.path.join(os.path.dirname(__file__), "..", "bench"))
@@ -72,3 +74,11 @@ def test_every_method_learns_on_pointmaze_medium(tmp_path_factory, ray_session):
         assert success[method] >= floor, (method, success)
     for method in ("saw", "hiql"):
         assert round(success[method] - success["gcbc"], 2) >= MIN_MARGIN_OVER_GCBC, (method, success)
+
+
+def test_a_schedule_that_does_not_divide_is_refused_before_any_work(tmp_path):
+    # train() calls are min(1000, eval_every) steps: 1500 does not divide into them, 3000 steps not into 2000
+    assert offline_learning.schedule_problem(3000, 3000) is None and offline_learning.schedule_problem(400, 200) is None
+    with pytest.raises(ValueError, match="eval_every below 1000 or a multiple of it: got steps=3000, eval_every=1500"):
+        offline_learning.train_and_evaluate("gcbc", str(tmp_path / "absent.npz"), 0, 3000, 1500, 1, OVERRIDES)
+    assert "steps must be a multiple of eval_every" in offline_learning.schedule_problem(3000, 2000)
